@@ -1,0 +1,46 @@
+"""Registry-driven harness for a deep-learning science survey (PERSIST, PHI, GENESIS).
+
+Public functions are exposed lazily (PEP 562): ``import harness`` imports nothing heavy, and a
+stage that imports one part of the package does not import (or depend on) the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # registries
+    "load_registries": "harness.registry.load",
+    "resolve_code_ref": "harness.registry.load",
+    "RegistryError": "harness.registry.load",
+    # data and models
+    "load_dataset": "harness.data.load",
+    "split_dataset": "harness.data.arrays",
+    "build_architecture": "harness.models.build",
+    "trainable_parameter_count": "harness.models.build",
+    # training
+    "TrainConfig": "harness.training.config",
+    "Hooks": "harness.training.loop",
+    "train_classifier": "harness.training.loop",
+    # measurements
+    "accuracy": "harness.measurements.classification",
+    "cross_entropy": "harness.measurements.classification",
+    "expected_calibration_error": "harness.measurements.classification",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,132 @@
+"""The ``harness`` command: check, sync, list, describe, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.data.errors import MissingDataError
+from harness.params import ParamsError
+from harness.registry.load import RegistryError
+
+LISTS = {"architectures", "datasets", "measurements", "profiles"}
+
+
+def _check(args: argparse.Namespace) -> None:
+    from harness.stages.check import check_pipeline
+
+    keys = check_pipeline(in_sync=not args.no_sync_check)
+    print(f"ok: registries and params.yaml valid; dvc.yaml {'in sync' if not args.no_sync_check else 'not checked'};"
+          f" {len(keys)} train stage(s) selected")
+
+
+def _sync(args: argparse.Namespace) -> None:
+    import yaml
+
+    from harness.params import read_params, validate_params
+    from harness.pipeline.generate import render_pipeline
+    from harness.registry.load import load_registries
+
+    reg = load_registries()
+    if args.profile:
+        if args.profile not in reg.profiles:
+            raise ParamsError(f"unknown profile {args.profile!r}; registry/surveys.yaml has {sorted(reg.profiles)}")
+        preset = reg.profiles[args.profile].params
+        validate_params(preset, f"registry/surveys.yaml: profile {args.profile!r}")
+        header = (f"# Written by `harness sync --profile {args.profile}` from registry/surveys.yaml.\n"
+                  "# Stages read their sections from here; override with `dvc exp run -S section.key=value`.\n")
+        Path("params.yaml").write_text(header + yaml.safe_dump(preset, sort_keys=False))
+    params = read_params()
+    text = render_pipeline(reg, params)
+    Path("dvc.yaml").write_text(text)
+    n = text.count("\n")
+    print(f"wrote dvc.yaml for profile {params.survey.profile!r} ({n} lines); run `dvc repro`")
+
+
+def _list(args: argparse.Namespace) -> None:
+    from harness.registry.load import load_registries
+
+    reg = load_registries(check_code=False)
+    for key, entry in getattr(reg, args.registry).items():
+        desc = getattr(entry, "description", "")
+        print(f"{key:24s} {desc}")
+
+
+def _describe(args: argparse.Namespace) -> None:
+    from harness.models.build import build_architecture, trainable_parameter_count
+    from harness.registry.load import compatible, load_registries
+
+    reg = load_registries(check_code=False)
+    if args.name not in reg.architectures:
+        raise KeyError(f"no architecture {args.name!r} in registry/architectures.yaml")
+    arch = reg.architectures[args.name]
+    dataset = args.dataset or next((k for k, d in reg.datasets.items() if compatible(arch, d)), None)
+    if dataset not in reg.datasets:
+        raise KeyError(f"no dataset {dataset!r} in registry/datasets.yaml")
+    ds = reg.datasets[dataset]
+    model = build_architecture(arch, ds, args.size)
+    info = {
+        "name": args.name, "family": arch.family, "modality": arch.input, "dataset": dataset,
+        "num_classes": ds.num_classes, "size": args.size, "params": trainable_parameter_count(model),
+        "builder": arch.builder, "extends": arch.extends, "experiments": arch.experiments,
+        "version": arch.version, "description": arch.description,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:12s} {v}")
+
+
+def _status(args: argparse.Namespace) -> None:
+    proc = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr, file=sys.stderr)
+        raise SystemExit(proc.returncode)
+    changed = json.loads(proc.stdout or "{}")
+    listed = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, check=True)
+    stages = [s for s in listed.stdout.split() if s]
+    print(f"{len(changed)} of {len(stages)} stage(s) would run under `dvc repro`:")
+    for name, reasons in changed.items():
+        why = "; ".join(
+            ", ".join(f"{k}" for k in r) if isinstance(r, dict) else str(r) for r in reasons
+        )
+        print(f"  {name}: {why}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness", description="Registry-driven survey harness.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="validate registries, params.yaml and that dvc.yaml is in sync")
+    p.add_argument("--no-sync-check", action="store_true", help="skip comparing dvc.yaml with the registries")
+    p.set_defaults(fn=_check)
+    p = sub.add_parser("sync", help="write dvc.yaml (and, with --profile, params.yaml) for a profile")
+    p.add_argument("--profile", help="preset of registry/surveys.yaml: embedded (default), micro, full")
+    p.set_defaults(fn=_sync)
+    p = sub.add_parser("list", help="list the entries of one registry")
+    p.add_argument("registry", choices=sorted(LISTS))
+    p.set_defaults(fn=_list)
+    p = sub.add_parser("describe", help="describe one entry")
+    p.add_argument("kind", choices=["arch"])
+    p.add_argument("name")
+    p.add_argument("--dataset", help="dataset whose input shape and classes to build for")
+    p.add_argument("--size", choices=["full", "tiny"], default="full")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_describe)
+    p = sub.add_parser("status", help="which stages `dvc repro` would re-run, and why")
+    p.set_defaults(fn=_status)
+    args = parser.parse_args(argv)
+    try:
+        args.fn(args)
+    except (RegistryError, ParamsError, MissingDataError, KeyError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

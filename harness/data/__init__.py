@@ -1,0 +1,1 @@
+"""Datasets: embedded and real loaders, splits, adaptation rules, content manifests."""

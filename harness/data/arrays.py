@@ -1,0 +1,66 @@
+"""In-memory datasets as numpy arrays, and their seeded train/validation/test split."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class ArrayDataset(NamedTuple):
+    """A classification dataset held in memory.
+
+    ``inputs``: float32, shape (N, *sample_shape); ``targets``: int64, shape (N,).
+    ``official_test``: bool mask (N,) of the dataset's own test split, or None when it has none.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    official_test: np.ndarray | None = None
+
+
+class SplitIndices(NamedTuple):
+    """Row indices of each split (disjoint, sorted)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def _stratified_take(indices: np.ndarray, targets: np.ndarray, fraction: float, rng: np.random.Generator):
+    """Take ``fraction`` of ``indices`` per class (at least one per class that has two or more)."""
+    taken, kept = [], []
+    for cls in np.unique(targets[indices]):
+        members = indices[targets[indices] == cls]
+        members = members[rng.permutation(len(members))]
+        n = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            n = min(max(n, 1), len(members) - 1)
+        else:
+            n = 0
+        taken.append(members[:n])
+        kept.append(members[n:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(taken))
+
+
+def split_dataset(
+    data: ArrayDataset, val_fraction: float, test_fraction: float | None, seed: int
+) -> SplitIndices:
+    """Seeded, stratified split.
+
+    With ``test_fraction`` None the dataset's official test split is the test set and the
+    validation set is carved from its training part; otherwise test and validation are both
+    carved, per class, from the whole set.
+    """
+    rng = np.random.default_rng(seed)
+    all_idx = np.arange(len(data.targets))
+    if test_fraction is None:
+        if data.official_test is None:
+            raise ValueError("this dataset has no official test split: give split.test_fraction")
+        rest, test = all_idx[~data.official_test], all_idx[data.official_test]
+    else:
+        rest, test = _stratified_take(all_idx, data.targets, test_fraction, rng)
+    # the validation fraction is of the whole dataset, so it is rescaled to what remains
+    val_share = val_fraction * len(all_idx) / len(rest)
+    train, val = _stratified_take(rest, data.targets, min(val_share, 0.9), rng)
+    return SplitIndices(train, val, np.sort(test))

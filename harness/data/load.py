@@ -1,0 +1,50 @@
+"""Load a registry dataset: call its loader (with the data root for real datasets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.data.arrays import ArrayDataset
+from harness.data.errors import MissingDataError
+from harness.registry.load import resolve_code_ref
+from harness.registry.schema import DatasetEntry
+
+
+def dataset_folder(entry: DatasetEntry, data_root: str | Path) -> Path:
+    """Where a real dataset's files live: ``data.root / data_dir``."""
+    assert entry.data_dir is not None
+    return Path(data_root) / entry.data_dir
+
+
+def require_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> None:
+    """Fail before any work when a real dataset's folder is absent (embedded ones always exist)."""
+    if entry.embedded:
+        return
+    folder = dataset_folder(entry, data_root)
+    if not folder.is_dir():
+        raise MissingDataError(
+            f"dataset '{key}': folder {folder} not found (absolute: {folder.resolve()}). "
+            f"Obtain it from: {entry.source or 'see registry/datasets.yaml'}; "
+            "set `data.root` in params.yaml (or `dvc exp run -S data.root=...`) to the folder holding it."
+        )
+
+
+def load_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> ArrayDataset:
+    """Call the entry's loader and check what it returns against the entry's declared shape."""
+    loader = resolve_code_ref(entry.loader)
+    if entry.embedded:
+        data = loader(**entry.kwargs)
+    else:
+        require_dataset(key, entry, data_root)
+        data = loader(root=dataset_folder(entry, data_root), **entry.kwargs)
+    if list(data.inputs.shape[1:]) != list(entry.shape):
+        raise ValueError(
+            f"registry/datasets.yaml: entry '{key}', field 'shape': declared {entry.shape}, "
+            f"the loader returned samples of shape {list(data.inputs.shape[1:])}"
+        )
+    if int(data.targets.max()) >= entry.num_classes or int(data.targets.min()) < 0:
+        raise ValueError(
+            f"registry/datasets.yaml: entry '{key}', field 'num_classes': declared {entry.num_classes}, "
+            f"labels span [{int(data.targets.min())}, {int(data.targets.max())}]"
+        )
+    return data

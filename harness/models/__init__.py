@@ -1,0 +1,1 @@
+"""Architecture builders (small typed functions returning nn.Module)."""

@@ -1,0 +1,41 @@
+"""Instantiate a registry architecture for a registry dataset."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import nn
+
+from harness.data.adapt import adaptation_rule, adapted_shape
+from harness.registry.load import resolve_code_ref
+from harness.registry.schema import ArchitectureEntry, DatasetEntry
+
+
+def builder_kwargs(
+    arch: ArchitectureEntry, dataset: DatasetEntry, size: Literal["tiny", "full"]
+) -> dict[str, object]:
+    """The keyword arguments the builder is called with: entry kwargs (+ tiny overrides) plus the
+    dataset-derived inputs of the architecture's input kind."""
+    rule = adaptation_rule(dataset.modality, arch.input)
+    shape = adapted_shape(dataset.shape, rule)
+    kwargs: dict[str, object] = dict(arch.kwargs)
+    if size == "tiny":
+        kwargs.update(arch.tiny)
+    if arch.input == "vector":
+        kwargs.update(in_features=shape[0])
+    elif arch.input == "image":
+        kwargs.update(in_channels=shape[0], image_size=shape[1])
+    kwargs["num_classes"] = dataset.num_classes
+    return kwargs
+
+
+def build_architecture(
+    arch: ArchitectureEntry, dataset: DatasetEntry, size: Literal["tiny", "full"] = "full"
+) -> nn.Module:
+    """Build ``arch`` with the input and output sizes of ``dataset`` (seed torch first)."""
+    return resolve_code_ref(arch.builder)(**builder_kwargs(arch, dataset, size))
+
+
+def trainable_parameter_count(model: nn.Module) -> int:
+    """Number of trainable scalar parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,1 @@
+"""Generating dvc.yaml: selections, dependency scan, output paths, provenance."""

@@ -1,0 +1,21 @@
+"""Where stage outputs live (one place, so stages and the generator agree)."""
+
+from __future__ import annotations
+
+RESULTS = "results"
+CHECK_OUT = f"{RESULTS}/check.json"
+REPORTS = "reports"
+
+
+def train_dir(key: str) -> str:
+    """Outputs of ``train@<key>``."""
+    return f"{RESULTS}/train/{key}"
+
+
+def data_dir(dataset: str) -> str:
+    """Outputs of ``data@<dataset>``."""
+    return f"{RESULTS}/data/{dataset}"
+
+
+def data_manifest(dataset: str) -> str:
+    return f"{data_dir(dataset)}/manifest.json"

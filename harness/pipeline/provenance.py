@@ -1,0 +1,70 @@
+"""Provenance written beside every stage output: what was computed, from what, where, by which code."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+TRACKED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pydantic", "dvc", "dvclive")
+
+
+def git_commit(cwd: str | Path = ".") -> dict[str, Any]:
+    """HEAD commit and whether the work tree had uncommitted changes (None outside a git repo)."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                    capture_output=True, text=True, check=True).stdout.strip())
+        return {"commit": sha, "dirty": dirty}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_description(device: Any) -> dict[str, Any]:
+    desc: dict[str, Any] = {"device": str(device), "machine": platform.machine(),
+                            "processor": platform.processor() or None, "python": sys.version.split()[0]}
+    if str(device).startswith("cuda"):
+        import torch
+
+        desc["gpu"] = torch.cuda.get_device_name(device)
+        desc["cuda"] = torch.version.cuda
+    return desc
+
+
+class Provenance:
+    """Collects provenance during a stage and writes it as JSON beside the outputs."""
+
+    def __init__(self, stage: str, entries: dict[str, Any], params: dict[str, Any]) -> None:
+        self.started = time.time()
+        self.record: dict[str, Any] = {
+            "stage": stage,
+            "entries": entries,
+            "params": params,
+            "git": git_commit(),
+            "packages": package_versions(),
+            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+        }
+
+    def add(self, **fields: Any) -> None:
+        self.record.update(fields)
+
+    def write(self, path: str | Path) -> None:
+        self.record["wall_time_s"] = round(time.time() - self.started, 3)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.record, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,1 @@
+"""Registries: strict YAML, typed schemas, validation with one clear error."""

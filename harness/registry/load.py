@@ -1,0 +1,332 @@
+"""Load and validate the registries: one clear error before any work starts.
+
+Every problem names the file, the entry, the field and what was expected; all problems found
+are reported together so one edit-run cycle fixes them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.registry.schema import (
+    BUILDER_INPUTS,
+    ENTRY_MODELS,
+    INPUT_ADAPTERS,
+    KEY_PATTERN,
+    REGISTRY_FILES,
+    ArchitectureEntry,
+    DatasetEntry,
+    MeasurementEntry,
+    StrictModel,
+    SurveyProfile,
+)
+from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
+
+DEFAULT_REGISTRY_DIR = Path("registry")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a registry."""
+
+    file: str
+    entry: str | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.entry is not None:
+            where += f": entry '{self.entry}'"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class RegistryError(ValueError):
+    """The registries are invalid; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        body = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid registry ({len(problems)} problem(s)):\n{body}")
+
+
+@dataclass(frozen=True)
+class Registries:
+    """The validated registries, plus the raw entries DVC tracks as params."""
+
+    root: Path
+    architectures: dict[str, ArchitectureEntry]
+    datasets: dict[str, DatasetEntry]
+    measurements: dict[str, MeasurementEntry]
+    profiles: dict[str, SurveyProfile]
+    raw: dict[str, dict[str, Any]] = field(repr=False)
+
+    def file(self, registry: str) -> Path:
+        return self.root / REGISTRY_FILES[registry]
+
+    def lineage(self, registry: str, key: str) -> list[str]:
+        """The entry's key and, for a variant, its base key: the params its stages depend on."""
+        base = self.raw[registry][key].get("extends")
+        return [key, base] if base else [key]
+
+    def entry_hash(self, registry: str, key: str) -> str:
+        """sha256 of the entry as written (and of its base), for provenance and cache keys."""
+        payload = {k: self.raw[registry][k] for k in self.lineage(registry, key)}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def resolve_code_ref(ref: str) -> Callable[..., Any]:
+    """Import ``package.module:function`` and return the function."""
+    module_name, _, attr = ref.partition(":")
+    module = importlib.import_module(module_name)
+    obj = getattr(module, attr)
+    if not callable(obj):
+        raise TypeError(f"{ref} is not callable")
+    return obj
+
+
+def _pydantic_problems(err: ValidationError, file: str, entry: str) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or None
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the schema; check its spelling)"
+        elif e["type"] != "missing":
+            msg += f" (got {e['input']!r})"
+        out.append(Problem(file, entry, loc, msg))
+    return out
+
+
+def _merge_variant(base: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """A variant lists only what differs; ``kwargs``/``tiny`` merge one key deep, the rest replace."""
+    merged = {k: v for k, v in base.items()}
+    for k, v in variant.items():
+        if k in ("kwargs", "tiny") and isinstance(v, dict) and isinstance(base.get(k), dict):
+            merged[k] = {**base[k], **v}
+        else:
+            merged[k] = v
+    return merged
+
+
+def _read_file(path: Path, registry: str, problems: list[Problem]) -> dict[str, Any]:
+    name = str(path)
+    if not path.is_file():
+        problems.append(Problem(name, None, None, "file not found"))
+        return {}
+    try:
+        data = load_yaml_strict(path)
+    except DuplicateKeyError as err:
+        problems.append(Problem(name, None, None, str(err).split(": ", 1)[1]))
+        return {}
+    except Exception as err:  # yaml.YAMLError and friends: report the parser's own words
+        problems.append(Problem(name, None, None, f"not valid YAML: {err}"))
+        return {}
+    if not isinstance(data, dict) or set(data) != {registry}:
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        problems.append(
+            Problem(name, None, None, f"expected one top-level key '{registry}:' mapping keys to entries (got {got})")
+        )
+        return {}
+    entries = data[registry] or {}
+    if not isinstance(entries, dict):
+        problems.append(Problem(name, None, registry, "expected a mapping of entry keys to entries"))
+        return {}
+    import re
+
+    for key, value in entries.items():
+        if not isinstance(key, str) or not re.match(KEY_PATTERN, key):
+            problems.append(Problem(name, str(key), None, f"entry key must match {KEY_PATTERN}"))
+        if not isinstance(value, dict):
+            problems.append(Problem(name, str(key), None, f"expected a mapping, got {type(value).__name__}"))
+    return {k: v for k, v in entries.items() if isinstance(v, dict)}
+
+
+def _validate_entries(
+    registry: str, file: str, raw: dict[str, dict[str, Any]], problems: list[Problem]
+) -> dict[str, StrictModel]:
+    model = ENTRY_MODELS[registry]
+    out: dict[str, StrictModel] = {}
+    for key, entry in raw.items():
+        if "extends" in entry:
+            base_key = entry["extends"]
+            if "extends" not in model.model_fields:
+                problems.append(Problem(file, key, "extends", f"{registry} entries cannot extend others"))
+                continue
+            if base_key not in raw:
+                problems.append(
+                    Problem(file, key, "extends", f"expected the key of an existing entry, got {base_key!r}")
+                )
+                continue
+            if "extends" in raw[base_key]:
+                problems.append(
+                    Problem(file, key, "extends", f"base {base_key!r} is itself a variant; one level deep only")
+                )
+                continue
+            entry = _merge_variant(raw[base_key], entry)
+        try:
+            out[key] = model.model_validate(entry)
+        except ValidationError as err:
+            problems.extend(_pydantic_problems(err, file, key))
+    return out
+
+
+def _check_callable(
+    ref: str, file: str, key: str, field_name: str, kwargs: set[str], problems: list[Problem]
+) -> None:
+    try:
+        fn = resolve_code_ref(ref)
+    except Exception as err:
+        problems.append(
+            Problem(file, key, field_name, f"cannot import {ref!r} ({type(err).__name__}: {err})")
+        )
+        return
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    unknown = sorted(kwargs - set(sig.parameters))
+    if unknown:
+        problems.append(
+            Problem(file, key, field_name, f"{ref} does not accept argument(s) {unknown}; it takes {list(sig.parameters)}")
+        )
+
+
+def compatible(arch: ArchitectureEntry, dataset: DatasetEntry) -> bool:
+    """Whether a declared adaptation rule feeds this dataset to this architecture."""
+    return (dataset.modality, arch.input) in INPUT_ADAPTERS
+
+
+def load_registries(
+    root: str | Path = DEFAULT_REGISTRY_DIR, *, check_code: bool | set[tuple[str, str]] = True
+) -> Registries:
+    """Read, validate and cross-check every registry; raise one ``RegistryError`` listing all problems.
+
+    ``check_code`` imports each builder/loader/function and checks its signature (imports torch):
+    True for every entry, False for none, or a set of ``(registry, key)`` pairs (what a stage uses).
+    """
+    root = Path(root)
+    problems: list[Problem] = []
+    raw: dict[str, dict[str, Any]] = {}
+    parsed: dict[str, dict[str, Any]] = {}
+    for registry, filename in REGISTRY_FILES.items():
+        file = str(root / filename)
+        raw[registry] = _read_file(root / filename, registry, problems)
+        parsed[registry] = _validate_entries(registry, file, raw[registry], problems)
+
+    archs: dict[str, ArchitectureEntry] = parsed["architectures"]  # type: ignore[assignment]
+    datasets: dict[str, DatasetEntry] = parsed["datasets"]  # type: ignore[assignment]
+    measurements: dict[str, MeasurementEntry] = parsed["measurements"]  # type: ignore[assignment]
+    profiles: dict[str, SurveyProfile] = parsed["profiles"]  # type: ignore[assignment]
+
+    for key, ds in datasets.items():
+        shape_ok = {"image": 3, "vector": 1}.get(ds.modality)
+        if shape_ok is not None and len(ds.shape) != shape_ok:
+            problems.append(
+                Problem(str(root / REGISTRY_FILES["datasets"]), key, "shape",
+                        f"a {ds.modality} sample has {shape_ok} dimension(s), got {ds.shape}")
+            )
+        if ds.embedded and ds.split.test_fraction is None:
+            problems.append(
+                Problem(str(root / REGISTRY_FILES["datasets"]), key, "split.test_fraction",
+                        "an embedded dataset has no official test split: give a fraction in (0, 1)")
+            )
+        if not ds.embedded and not ds.data_dir:
+            problems.append(
+                Problem(str(root / REGISTRY_FILES["datasets"]), key, "data_dir",
+                        "a real (non-embedded) dataset needs the folder under data.root that holds its files")
+            )
+
+    _check_profiles(root, profiles, archs, datasets, measurements, problems)
+
+    def wanted(registry: str, key: str) -> bool:
+        return check_code is True or (isinstance(check_code, set) and (registry, key) in check_code)
+
+    if check_code:
+        afile = str(root / REGISTRY_FILES["architectures"])
+        for key, arch in archs.items():
+            if not wanted("architectures", key):
+                continue
+            accepted = set(arch.kwargs) | set(arch.tiny) | set(BUILDER_INPUTS[arch.input])
+            _check_callable(arch.builder, afile, key, "builder", accepted, problems)
+        dfile = str(root / REGISTRY_FILES["datasets"])
+        for key, ds in datasets.items():
+            if not wanted("datasets", key):
+                continue
+            extra = set() if ds.embedded else {"root"}
+            _check_callable(ds.loader, dfile, key, "loader", set(ds.kwargs) | extra, problems)
+        mfile = str(root / REGISTRY_FILES["measurements"])
+        for key, m in measurements.items():
+            if not wanted("measurements", key):
+                continue
+            _check_callable(m.function, mfile, key, "function", set(m.kwargs), problems)
+
+    if problems:
+        raise RegistryError(problems)
+    return Registries(root, archs, datasets, measurements, profiles, raw)
+
+
+def _check_profiles(
+    root: Path,
+    profiles: dict[str, SurveyProfile],
+    archs: dict[str, ArchitectureEntry],
+    datasets: dict[str, DatasetEntry],
+    measurements: dict[str, MeasurementEntry],
+    problems: list[Problem],
+) -> None:
+    from harness.params import ParamsError, validate_params
+
+    pfile = str(root / REGISTRY_FILES["profiles"])
+    for name, profile in profiles.items():
+        try:
+            validate_params(profile.params, f"{pfile}: entry '{name}', field 'params'")
+        except ParamsError as err:
+            problems.append(Problem(pfile, name, "params", str(err).split("invalid parameters", 1)[1].strip()))
+        else:
+            if profile.params["survey"]["profile"] != name:
+                problems.append(
+                    Problem(pfile, name, "params.survey.profile", f"expected {name!r} (the profile's own key)")
+                )
+        for stage in ("train",):
+            sel = getattr(profile, stage)
+            if sel.architectures != "all":
+                for a in sel.architectures:
+                    if a not in archs:
+                        problems.append(
+                            Problem(pfile, name, f"{stage}.architectures",
+                                    f"expected keys of registry/architectures.yaml, got unknown {a!r}")
+                        )
+            for d in sel.datasets:
+                if d not in datasets:
+                    problems.append(
+                        Problem(pfile, name, f"{stage}.datasets",
+                                f"expected keys of registry/datasets.yaml, got unknown {d!r}")
+                    )
+            for m in sel.measurements:
+                if m not in measurements:
+                    problems.append(
+                        Problem(pfile, name, f"{stage}.measurements",
+                                f"expected keys of registry/measurements.yaml, got unknown {m!r}")
+                    )
+            if sel.architectures != "all":
+                for a in sel.architectures:
+                    for d in sel.datasets:
+                        if a in archs and d in datasets and not compatible(archs[a], datasets[d]):
+                            problems.append(
+                                Problem(pfile, name, f"{stage}.architectures",
+                                        f"{a!r} takes {archs[a].input} input and {d!r} is {datasets[d].modality}"
+                                        " data: no declared adaptation rule joins them")
+                            )

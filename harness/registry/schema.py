@@ -1,0 +1,152 @@
+"""Typed schemas of the registry files (pydantic v2, unknown keys forbidden).
+
+One YAML file per registry; each top-level mapping is ``{registry_name: {key: entry}}``.
+Keys are ``[a-z0-9_]+`` because stage names join them with ``-`` and ``@``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+KEY_PATTERN = r"^[a-z0-9_]+$"
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+CodeRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+"""``package.module:function``, resolved lazily (nothing registers itself on import)."""
+
+Modality = Literal["vector", "image", "sequence", "graph"]
+Experiment = Literal["persist", "phi", "genesis"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class ArchitectureEntry(StrictModel):
+    """One architecture: the builder that makes it and the keyword arguments it is built with."""
+
+    builder: CodeRef
+    """Function returning an ``nn.Module``, e.g. ``harness.models.mlp:build_mlp``."""
+    family: str
+    """Architecture family (mlp, cnn, resnet, vit, rnn, transformer, gnn, ...)."""
+    input: Modality
+    """The input kind the network consumes; the harness adapts datasets by a declared rule."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the builder at full (research-plan) size."""
+    tiny: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of ``kwargs`` for the CPU-sized build used by the embedded survey and tests."""
+    experiments: list[Experiment] = Field(default_factory=list)
+    """Experiments whose surveys include this architecture."""
+    version: int = 1
+    """Bump to invalidate every cached result of this entry."""
+    description: str = ""
+    """One line a reader of the report sees."""
+    extends: Key | None = None
+    """Base entry this variant extends (one level deep); the variant lists only what differs."""
+
+
+class SplitSpec(StrictModel):
+    """Seeded, stratified train/validation/test split fractions."""
+
+    val_fraction: float = Field(gt=0, lt=1)
+    """Fraction of the samples held out for validation (best-checkpoint selection)."""
+    test_fraction: float | None = Field(default=None, gt=0, lt=1)
+    """Fraction held out for the reported test accuracy; omit to use the dataset's official test split."""
+
+
+class DatasetEntry(StrictModel):
+    """One dataset: its loader, what a sample looks like, and how it is split."""
+
+    loader: CodeRef
+    """Function returning a ``harness.data.ArrayDataset``."""
+    modality: Modality
+    """What one sample is."""
+    shape: list[int] = Field(min_length=1)
+    """Shape of one input sample, e.g. ``[1, 8, 8]`` (channels, height, width) or ``[16]``."""
+    num_classes: int = Field(ge=2)
+    """Number of target classes."""
+    embedded: bool
+    """True when the data ships with an installed package or is generated (no download)."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the loader."""
+    split: SplitSpec
+    """Train/validation/test split."""
+    data_dir: str | None = None
+    """Real datasets: folder under ``data.root`` holding the files (hashed into the manifest)."""
+    source: str = ""
+    """Real datasets: where to obtain the files and how to lay them out."""
+    version: int = 1
+    """Bump to invalidate every cached result that uses this dataset."""
+    description: str = ""
+    """One line a reader of the report sees."""
+
+
+class MeasurementEntry(StrictModel):
+    """One measurement: a pure function of a model or arrays, returning numbers."""
+
+    function: CodeRef
+    """The pure function, e.g. ``harness.measurements.basic:test_accuracy``."""
+    units: str
+    """Units of the result (fraction, nats, bits, count, ...)."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments passed to the function."""
+    version: int = 1
+    """Bump to invalidate every cached result of this measurement."""
+    description: str = ""
+    """What it measures, with the formula's source."""
+
+
+class Selection(StrictModel):
+    """Which registry entries one stage kind runs over."""
+
+    architectures: Literal["all"] | list[Key]
+    """``all`` (every entry whose input is compatible with the dataset) or an explicit list."""
+    datasets: list[Key] = Field(min_length=1)
+    """Datasets to cross with the architectures."""
+    measurements: list[Key] = Field(default_factory=list)
+    """Measurements the stage records for every (architecture, dataset) pair."""
+
+
+class SurveyProfile(StrictModel):
+    """A preset: which entries each stage runs over, and the params.yaml it writes."""
+
+    description: str
+    """What this profile is for and how long it takes."""
+    train: Selection
+    """Task training (experiment-independent)."""
+    params: dict[str, Any]
+    """The complete params.yaml this profile writes (validated against ``harness.params``)."""
+
+
+REGISTRY_FILES: dict[str, str] = {
+    "architectures": "architectures.yaml",
+    "datasets": "datasets.yaml",
+    "measurements": "measurements.yaml",
+    "profiles": "surveys.yaml",
+}
+"""Registry name -> file name inside ``registry/``."""
+
+ENTRY_MODELS: dict[str, type[StrictModel]] = {
+    "architectures": ArchitectureEntry,
+    "datasets": DatasetEntry,
+    "measurements": MeasurementEntry,
+    "profiles": SurveyProfile,
+}
+
+BUILDER_INPUTS: dict[str, tuple[str, ...]] = {
+    "vector": ("in_features", "num_classes"),
+    "image": ("in_channels", "image_size", "num_classes"),
+    "sequence": ("vocab_size", "seq_len", "num_classes"),
+    "graph": ("in_features", "num_classes"),
+}
+"""Arguments the harness passes to every builder of an input kind, from the dataset entry."""
+
+INPUT_ADAPTERS: dict[tuple[str, str], str] = {
+    ("vector", "vector"): "identity",
+    ("image", "image"): "identity",
+    ("sequence", "sequence"): "identity",
+    ("graph", "graph"): "identity",
+    ("image", "vector"): "flatten",
+}
+"""(dataset modality, architecture input) -> the declared adaptation rule. Absent pairs are refused."""

@@ -1,0 +1,1 @@
+"""The survey report: page assembly and one section module per experiment."""

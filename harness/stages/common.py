@@ -1,0 +1,59 @@
+"""What every stage does around its science: fail fast with one clear message, write JSON, find caches."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.data.errors import MissingDataError
+from harness.params import ParamsError
+from harness.pipeline.deps import module_closure
+from harness.registry.load import RegistryError
+
+EXPECTED_ERRORS = (RegistryError, ParamsError, MissingDataError)
+
+
+def stage_main(fn: Callable[[list[str] | None], None]) -> Callable[[list[str] | None], int]:
+    """Run a stage's ``main``; expected input errors print one message (no traceback) and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(argv: list[str] | None = None) -> int:
+        try:
+            fn(argv)
+        except EXPECTED_ERRORS as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+
+    return wrapper
+
+
+def cache_root() -> Path:
+    """Persistent state that outlives ``dvc repro`` (which deletes outputs): $HARNESS_CACHE_DIR or
+    ``.harness_cache`` in the repository root."""
+    return Path(os.environ.get("HARNESS_CACHE_DIR", ".harness_cache"))
+
+
+def code_version(modules: list[str]) -> str:
+    """sha256 over the source of ``modules`` and every harness module they import."""
+    h = hashlib.sha256()
+    for f in module_closure(modules, "."):
+        h.update(f.encode())
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()
+
+
+def stable_hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

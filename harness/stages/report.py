@@ -1,0 +1,46 @@
+"""Stage ``report``: reports/index.html plus every table as Markdown/CSV/JSON, from stage outputs only."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from harness.params import read_section
+from harness.pipeline.paths import REPORTS, train_dir
+from harness.pipeline.provenance import Provenance
+from harness.pipeline.selection import train_pairs
+from harness.registry.load import load_registries
+from harness.stages.common import stage_main
+
+
+@stage_main
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    from harness.report.page import render_page, write_table
+    from harness.report.sections.training import training_section
+
+    reg = load_registries(check_code=False)
+    survey, report = read_section("survey"), read_section("report")
+    prov = Provenance("report", {}, {"survey": survey.model_dump(), "report": report.model_dump()})
+    pairs = train_pairs(reg, survey.profile)
+    out = Path(REPORTS)
+    for sub in ("figures", "tables"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    results = [(p.arch, p.dataset, reg.architectures[p.arch].family, Path(train_dir(p.key))) for p in pairs]
+    sections = [training_section(results, out / "figures")]
+    for s in sections:
+        for t in s.tables:
+            write_table(t, out / "tables")
+    git = prov.record["git"]
+    header = {"profile": survey.profile, "commit": (git["commit"] or "unknown")[:12]
+              + (" (dirty)" if git["dirty"] else ""), "date": time.strftime("%Y-%m-%d", time.gmtime()),
+              "runs": len(pairs)}
+    (out / "index.html").write_text(render_page(report.title, header, sections))
+    prov.write(out / "provenance.json")
+    print(f"wrote {out / 'index.html'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
