@@ -19,8 +19,10 @@ def _check(args: argparse.Namespace) -> None:
     from harness.stages.check import check_pipeline
 
     keys = check_pipeline(in_sync=not args.no_sync_check)
-    print(f"ok: registries and params.yaml valid; dvc.yaml {'in sync' if not args.no_sync_check else 'not checked'};"
-          f" {len(keys)} train stage(s) selected")
+    print(
+        f"ok: registries and params.yaml valid; dvc.yaml {'in sync' if not args.no_sync_check else 'not checked'};"
+        f" {len(keys)} train stage(s) selected"
+    )
 
 
 def _sync(args: argparse.Namespace) -> None:
@@ -33,11 +35,15 @@ def _sync(args: argparse.Namespace) -> None:
     reg = load_registries()
     if args.profile:
         if args.profile not in reg.profiles:
-            raise ParamsError(f"unknown profile {args.profile!r}; registry/surveys.yaml has {sorted(reg.profiles)}")
+            raise ParamsError(
+                f"unknown profile {args.profile!r}; registry/surveys.yaml has {sorted(reg.profiles)}"
+            )
         preset = reg.profiles[args.profile].params
         validate_params(preset, f"registry/surveys.yaml: profile {args.profile!r}")
-        header = (f"# Written by `harness sync --profile {args.profile}` from registry/surveys.yaml.\n"
-                  "# Stages read their sections from here; override with `dvc exp run -S section.key=value`.\n")
+        header = (
+            f"# Written by `harness sync --profile {args.profile}` from registry/surveys.yaml.\n"
+            "# Stages read their sections from here; override with `dvc exp run -S section.key=value`.\n"
+        )
         Path("params.yaml").write_text(header + yaml.safe_dump(preset, sort_keys=False))
     params = read_params()
     text = render_pipeline(reg, params)
@@ -69,10 +75,18 @@ def _describe(args: argparse.Namespace) -> None:
     ds = reg.datasets[dataset]
     model = build_architecture(arch, ds, args.size)
     info = {
-        "name": args.name, "family": arch.family, "modality": arch.input, "dataset": dataset,
-        "num_classes": ds.num_classes, "size": args.size, "params": trainable_parameter_count(model),
-        "builder": arch.builder, "extends": arch.extends, "experiments": arch.experiments,
-        "version": arch.version, "description": arch.description,
+        "name": args.name,
+        "family": arch.family,
+        "modality": arch.input,
+        "dataset": dataset,
+        "num_classes": ds.num_classes,
+        "size": args.size,
+        "params": trainable_parameter_count(model),
+        "builder": arch.builder,
+        "extends": arch.extends,
+        "experiments": arch.experiments,
+        "version": arch.version,
+        "description": arch.description,
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -87,13 +101,13 @@ def _status(args: argparse.Namespace) -> None:
         print(proc.stderr, file=sys.stderr)
         raise SystemExit(proc.returncode)
     changed = json.loads(proc.stdout or "{}")
-    listed = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["dvc", "stage", "list", "--name-only"], capture_output=True, text=True, check=True
+    )
     stages = [s for s in listed.stdout.split() if s]
     print(f"{len(changed)} of {len(stages)} stage(s) would run under `dvc repro`:")
     for name, reasons in changed.items():
-        why = "; ".join(
-            ", ".join(f"{k}" for k in r) if isinstance(r, dict) else str(r) for r in reasons
-        )
+        why = "; ".join(", ".join(f"{k}" for k in r) if isinstance(r, dict) else str(r) for r in reasons)
         print(f"  {name}: {why}")
 
 

@@ -33,11 +33,8 @@ def _stratified_take(indices: np.ndarray, targets: np.ndarray, fraction: float, 
     for cls in np.unique(targets[indices]):
         members = indices[targets[indices] == cls]
         members = members[rng.permutation(len(members))]
-        n = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            n = min(max(n, 1), len(members) - 1)
-        else:
-            n = 0
+        # at least one per class on each side when the class has two or more members
+        n = min(max(round(fraction * len(members)), 1), len(members) - 1) if len(members) >= 2 else 0
         taken.append(members[:n])
         kept.append(members[n:])
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(taken))

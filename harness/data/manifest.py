@@ -41,5 +41,5 @@ def array_fingerprint(data: ArrayDataset) -> dict[str, object]:
         "sha256": h.hexdigest(),
         "samples": len(data.targets),
         "sample_shape": list(data.inputs.shape[1:]),
-        "classes": int(len(np.unique(data.targets))),
+        "classes": len(np.unique(data.targets)),
     }

@@ -31,7 +31,6 @@ HEADER = (
 )
 
 
-
 def _pad(items: list[str], length: int) -> list[str]:
     return items + [items[0]] * (length - len(items))
 
@@ -59,8 +58,10 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         + [d.loader for d in reg.datasets.values()]
         + [m.function for m in reg.measurements.values()]
     )
-    check_code = sorted(set(module_closure(["harness.stages.check"], repo))
-                        | set(module_closure([code_ref_module(r) for r in all_refs], repo)))
+    check_code = sorted(
+        set(module_closure(["harness.stages.check"], repo))
+        | set(module_closure([code_ref_module(r) for r in all_refs], repo))
+    )
     stages["check"] = {
         "cmd": "python -m harness.stages.check",
         "deps": registry_files + check_code,
@@ -79,7 +80,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         data_items[d] = {"code": code + folder}
     if data_items:
         width = max(len(v["code"]) for v in data_items.values()) or 1
-        for d, item in data_items.items():
+        for item in data_items.values():
             item["code"] = _pad(item["code"] or [sorted(data_common)[0]], width)
         stages["data"] = {
             "foreach": data_items,
@@ -108,19 +109,28 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             item["code"] = _pad(item["code"] or [sorted(train_common)[0]], width)
         measure_arg = ",".join(sel.measurements)
         registry_params: dict[str, list[str]] = {
-            _registry_file(reg, "architectures"): ["architectures.${item.arch[0]}", "architectures.${item.arch[1]}"],
+            _registry_file(reg, "architectures"): [
+                "architectures.${item.arch[0]}",
+                "architectures.${item.arch[1]}",
+            ],
             _registry_file(reg, "datasets"): ["datasets.${item.dataset}"],
         }
         if sel.measurements:
-            registry_params[_registry_file(reg, "measurements")] = [f"measurements.{m}" for m in sel.measurements]
+            registry_params[_registry_file(reg, "measurements")] = [
+                f"measurements.{m}" for m in sel.measurements
+            ]
         out = train_dir("${key}")
         stages["train"] = {
             "foreach": train_items,
             "do": {
                 "cmd": "python -m harness.stages.train ${key}"
                 + (f" --measurements {measure_arg}" if measure_arg else ""),
-                "deps": [CHECK_OUT, data_manifest("${item.dataset}"), *sorted(train_common),
-                         *[f"${{item.code[{i}]}}" for i in range(width)]],
+                "deps": [
+                    CHECK_OUT,
+                    data_manifest("${item.dataset}"),
+                    *sorted(train_common),
+                    *[f"${{item.code[{i}]}}" for i in range(width)],
+                ],
                 "params": [{k: v} for k, v in registry_params.items()] + ["runtime", "train"],
                 "outs": [f"{out}/model.safetensors", f"{out}/provenance.json"],
                 "metrics": [f"{out}/metrics.json"],
@@ -131,11 +141,19 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     report_code = sorted(module_closure(["harness.stages.report"], repo))
     stages["report"] = {
         "cmd": "python -m harness.stages.report",
-        "deps": [*(f"{train_dir(p.key)}/metrics.json" for p in pairs),
-                 *(f"{train_dir(p.key)}/live/plots/metrics" for p in pairs),
-                 *registry_files, *report_code],
+        "deps": [
+            *(f"{train_dir(p.key)}/metrics.json" for p in pairs),
+            *(f"{train_dir(p.key)}/live/plots/metrics" for p in pairs),
+            *registry_files,
+            *report_code,
+        ],
         "params": ["survey", "report"],
-        "outs": [f"{REPORTS}/index.html", f"{REPORTS}/figures", f"{REPORTS}/tables", f"{REPORTS}/provenance.json"],
+        "outs": [
+            f"{REPORTS}/index.html",
+            f"{REPORTS}/figures",
+            f"{REPORTS}/tables",
+            f"{REPORTS}/provenance.json",
+        ],
     }
     return {"stages": stages}
 

@@ -17,10 +17,18 @@ TRACKED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "p
 def git_commit(cwd: str | Path = ".") -> dict[str, Any]:
     """HEAD commit and whether the work tree had uncommitted changes (None outside a git repo)."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                                    capture_output=True, text=True, check=True).stdout.strip())
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
@@ -37,8 +45,12 @@ def package_versions() -> dict[str, str | None]:
 
 
 def device_description(device: Any) -> dict[str, Any]:
-    desc: dict[str, Any] = {"device": str(device), "machine": platform.machine(),
-                            "processor": platform.processor() or None, "python": sys.version.split()[0]}
+    desc: dict[str, Any] = {
+        "device": str(device),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "python": sys.version.split()[0],
+    }
     if str(device).startswith("cuda"):
         import torch
 

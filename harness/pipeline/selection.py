@@ -31,13 +31,12 @@ def train_pairs(reg: Registries, profile: str) -> list[Pair]:
     registry error); order follows the registry files, so names are stable under reordering.
     """
     if profile not in reg.profiles:
-        raise KeyError(f"params survey.profile = {profile!r} is not a profile of registry/surveys.yaml "
-                       f"(known: {sorted(reg.profiles)})")
+        raise KeyError(
+            f"params survey.profile = {profile!r} is not a profile of registry/surveys.yaml "
+            f"(known: {sorted(reg.profiles)})"
+        )
     sel = reg.profiles[profile].train
     archs = list(reg.architectures) if sel.architectures == "all" else sel.architectures
     return [
-        Pair(a, d)
-        for d in sel.datasets
-        for a in archs
-        if compatible(reg.architectures[a], reg.datasets[d])
+        Pair(a, d) for d in sel.datasets for a in archs if compatible(reg.architectures[a], reg.datasets[d])
     ]

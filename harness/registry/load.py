@@ -136,7 +136,12 @@ def _read_file(path: Path, registry: str, problems: list[Problem]) -> dict[str, 
     if not isinstance(data, dict) or set(data) != {registry}:
         got = sorted(data) if isinstance(data, dict) else type(data).__name__
         problems.append(
-            Problem(name, None, None, f"expected one top-level key '{registry}:' mapping keys to entries (got {got})")
+            Problem(
+                name,
+                None,
+                None,
+                f"expected one top-level key '{registry}:' mapping keys to entries (got {got})",
+            )
         )
         return {}
     entries = data[registry] or {}
@@ -171,7 +176,9 @@ def _validate_entries(
                 continue
             if "extends" in raw[base_key]:
                 problems.append(
-                    Problem(file, key, "extends", f"base {base_key!r} is itself a variant; one level deep only")
+                    Problem(
+                        file, key, "extends", f"base {base_key!r} is itself a variant; one level deep only"
+                    )
                 )
                 continue
             entry = _merge_variant(raw[base_key], entry)
@@ -201,7 +208,12 @@ def _check_callable(
     unknown = sorted(kwargs - set(sig.parameters))
     if unknown:
         problems.append(
-            Problem(file, key, field_name, f"{ref} does not accept argument(s) {unknown}; it takes {list(sig.parameters)}")
+            Problem(
+                file,
+                key,
+                field_name,
+                f"{ref} does not accept argument(s) {unknown}; it takes {list(sig.parameters)}",
+            )
         )
 
 
@@ -236,21 +248,33 @@ def load_registries(
         shape_ok = {"image": 3, "vector": 1}.get(ds.modality)
         if shape_ok is not None and len(ds.shape) != shape_ok:
             problems.append(
-                Problem(str(root / REGISTRY_FILES["datasets"]), key, "shape",
-                        f"a {ds.modality} sample has {shape_ok} dimension(s), got {ds.shape}")
+                Problem(
+                    str(root / REGISTRY_FILES["datasets"]),
+                    key,
+                    "shape",
+                    f"a {ds.modality} sample has {shape_ok} dimension(s), got {ds.shape}",
+                )
             )
         if ds.embedded and ds.split.test_fraction is None:
             problems.append(
-                Problem(str(root / REGISTRY_FILES["datasets"]), key, "split.test_fraction",
-                        "an embedded dataset has no official test split: give a fraction in (0, 1)")
+                Problem(
+                    str(root / REGISTRY_FILES["datasets"]),
+                    key,
+                    "split.test_fraction",
+                    "an embedded dataset has no official test split: give a fraction in (0, 1)",
+                )
             )
         if not ds.embedded and not ds.data_dir:
             problems.append(
-                Problem(str(root / REGISTRY_FILES["datasets"]), key, "data_dir",
-                        "a real (non-embedded) dataset needs the folder under data.root that holds its files")
+                Problem(
+                    str(root / REGISTRY_FILES["datasets"]),
+                    key,
+                    "data_dir",
+                    "a real (non-embedded) dataset needs the folder under data.root that holds its files",
+                )
             )
 
-    _check_profiles(root, profiles, archs, datasets, measurements, problems)
+    _check_profiles(root, profiles, archs, datasets, measurements, problems, raw)
 
     def wanted(registry: str, key: str) -> bool:
         return check_code is True or (isinstance(check_code, set) and (registry, key) in check_code)
@@ -286,7 +310,10 @@ def _check_profiles(
     datasets: dict[str, DatasetEntry],
     measurements: dict[str, MeasurementEntry],
     problems: list[Problem],
+    raw: dict[str, dict[str, Any]],
 ) -> None:
+    # references are checked against the keys written in the files, so an entry that exists but is
+    # invalid is reported once (as invalid), not again as "unknown" wherever it is referenced
     from harness.params import ParamsError, validate_params
 
     pfile = str(root / REGISTRY_FILES["profiles"])
@@ -294,39 +321,59 @@ def _check_profiles(
         try:
             validate_params(profile.params, f"{pfile}: entry '{name}', field 'params'")
         except ParamsError as err:
-            problems.append(Problem(pfile, name, "params", str(err).split("invalid parameters", 1)[1].strip()))
+            problems.append(
+                Problem(pfile, name, "params", str(err).split("invalid parameters", 1)[1].strip())
+            )
         else:
             if profile.params["survey"]["profile"] != name:
                 problems.append(
-                    Problem(pfile, name, "params.survey.profile", f"expected {name!r} (the profile's own key)")
+                    Problem(
+                        pfile, name, "params.survey.profile", f"expected {name!r} (the profile's own key)"
+                    )
                 )
         for stage in ("train",):
             sel = getattr(profile, stage)
             if sel.architectures != "all":
                 for a in sel.architectures:
-                    if a not in archs:
+                    if a not in raw["architectures"]:
                         problems.append(
-                            Problem(pfile, name, f"{stage}.architectures",
-                                    f"expected keys of registry/architectures.yaml, got unknown {a!r}")
+                            Problem(
+                                pfile,
+                                name,
+                                f"{stage}.architectures",
+                                f"expected keys of registry/architectures.yaml, got unknown {a!r}",
+                            )
                         )
             for d in sel.datasets:
-                if d not in datasets:
+                if d not in raw["datasets"]:
                     problems.append(
-                        Problem(pfile, name, f"{stage}.datasets",
-                                f"expected keys of registry/datasets.yaml, got unknown {d!r}")
+                        Problem(
+                            pfile,
+                            name,
+                            f"{stage}.datasets",
+                            f"expected keys of registry/datasets.yaml, got unknown {d!r}",
+                        )
                     )
             for m in sel.measurements:
-                if m not in measurements:
+                if m not in raw["measurements"]:
                     problems.append(
-                        Problem(pfile, name, f"{stage}.measurements",
-                                f"expected keys of registry/measurements.yaml, got unknown {m!r}")
+                        Problem(
+                            pfile,
+                            name,
+                            f"{stage}.measurements",
+                            f"expected keys of registry/measurements.yaml, got unknown {m!r}",
+                        )
                     )
             if sel.architectures != "all":
                 for a in sel.architectures:
                     for d in sel.datasets:
                         if a in archs and d in datasets and not compatible(archs[a], datasets[d]):
                             problems.append(
-                                Problem(pfile, name, f"{stage}.architectures",
-                                        f"{a!r} takes {archs[a].input} input and {d!r} is {datasets[d].modality}"
-                                        " data: no declared adaptation rule joins them")
+                                Problem(
+                                    pfile,
+                                    name,
+                                    f"{stage}.architectures",
+                                    f"{a!r} takes {archs[a].input} input and {d!r} is {datasets[d].modality}"
+                                    " data: no declared adaptation rule joins them",
+                                )
                             )

@@ -50,8 +50,12 @@ def write_table(table: Table, folder: Path) -> None:
     (folder / f"{table.name}.json").write_text(
         json.dumps({"caption": table.caption, "columns": table.columns, "rows": table.rows}, indent=2) + "\n"
     )
-    lines = [f"{table.caption}", "", "| " + " | ".join(table.columns) + " |",
-             "|" + "---|" * len(table.columns)]
+    lines = [
+        f"{table.caption}",
+        "",
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "---|" * len(table.columns),
+    ]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in table.columns) + " |" for r in table.rows]
     (folder / f"{table.name}.md").write_text("\n".join(lines) + "\n")
 
@@ -62,10 +66,12 @@ def _table_html(table: Table) -> str:
         "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in table.columns) + "</tr>"
         for r in table.rows
     )
-    return (f'<figure class="table"><figcaption>{html.escape(table.caption)} '
-            f'(<a href="tables/{table.name}.csv">CSV</a>, <a href="tables/{table.name}.md">Markdown</a>, '
-            f'<a href="tables/{table.name}.json">JSON</a>)</figcaption>'
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></figure>")
+    return (
+        f'<figure class="table"><figcaption>{html.escape(table.caption)} '
+        f'(<a href="tables/{table.name}.csv">CSV</a>, <a href="tables/{table.name}.md">Markdown</a>, '
+        f'<a href="tables/{table.name}.json">JSON</a>)</figcaption>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></figure>"
+    )
 
 
 STYLE = """
@@ -81,15 +87,20 @@ def render_page(title: str, header: dict[str, Any], sections: list[Section]) -> 
     """One self-contained HTML page (no CDN); figures are PNG files beside it."""
     meta = " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in header.items())
     toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             f"<p class='meta'>{meta}</p><ul>{toc}</ul>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>{meta}</p><ul>{toc}</ul>",
+    ]
     for s in sections:
         parts.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>')
         parts += [f"<p>{p}</p>" for p in s.paragraphs]  # paragraphs are built from escaped values
         parts += [_table_html(t) for t in s.tables]
-        parts += [f'<figure><img src="figures/{f}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
-                  "</figcaption></figure>" for f, c in s.figures]
+        parts += [
+            f'<figure><img src="figures/{f}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
+            "</figcaption></figure>"
+            for f, c in s.figures
+        ]
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

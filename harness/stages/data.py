@@ -27,9 +27,11 @@ def main(argv: list[str] | None = None) -> None:
         raise KeyError(f"no dataset {args.dataset!r} in registry/datasets.yaml")
     data_params = read_section("data")
     entry = reg.datasets[args.dataset]
-    prov = Provenance(f"data@{args.dataset}",
-                      {"dataset": {args.dataset: reg.entry_hash("datasets", args.dataset)}},
-                      {"data": data_params.model_dump()})
+    prov = Provenance(
+        f"data@{args.dataset}",
+        {"dataset": {args.dataset: reg.entry_hash("datasets", args.dataset)}},
+        {"data": data_params.model_dump()},
+    )
     data = load_dataset(args.dataset, entry, data_params.root)
     manifest = {
         "dataset": args.dataset,

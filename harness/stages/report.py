@@ -34,9 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         for t in s.tables:
             write_table(t, out / "tables")
     git = prov.record["git"]
-    header = {"profile": survey.profile, "commit": (git["commit"] or "unknown")[:12]
-              + (" (dirty)" if git["dirty"] else ""), "date": time.strftime("%Y-%m-%d", time.gmtime()),
-              "runs": len(pairs)}
+    header = {
+        "profile": survey.profile,
+        "commit": (git["commit"] or "unknown")[:12] + (" (dirty)" if git["dirty"] else ""),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "runs": len(pairs),
+    }
     (out / "index.html").write_text(render_page(report.title, header, sections))
     prov.write(out / "provenance.json")
     print(f"wrote {out / 'index.html'}")

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     pair = parse_pair(args.key)
     measures = [m for m in args.measurements.split(",") if m]
-    wanted = {("architectures", pair.arch), ("datasets", pair.dataset)} | {("measurements", m) for m in measures}
+    wanted = {("architectures", pair.arch), ("datasets", pair.dataset)} | {
+        ("measurements", m) for m in measures
+    }
     reg = load_registries(check_code=wanted)
     for registry, key in wanted:
         if key not in getattr(reg, registry):
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.loop import Split, Splits, train_classifier
 
     entries = {
-        "architecture": {k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", pair.arch)},
+        "architecture": {
+            k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", pair.arch)
+        },
         "dataset": {pair.dataset: reg.entry_hash("datasets", pair.dataset)},
         "measurements": {m: reg.entry_hash("measurements", m) for m in measures},
     }
@@ -77,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     splits = Splits(split(idx.train), split(idx.val), split(idx.test))
     model = build_architecture(arch, ds, cfg.size).to(device)
     store = CheckpointStore(cache_root() / "train" / run_id)
-    result = train_classifier(model, splits, cfg, seed=runtime.seed, store=store, progress=not args.no_progress)
+    result = train_classifier(
+        model, splits, cfg, seed=runtime.seed, store=store, progress=not args.no_progress
+    )
 
     out = Path(train_dir(args.key))
     live_dir = out / "live"
@@ -96,8 +102,9 @@ def main(argv: list[str] | None = None) -> None:
         "best_epoch": result.best_epoch,
         "val_accuracy": result.best_val_accuracy,
         "test_accuracy": result.test_accuracy,
-        "train_loss_final": next((r["train_loss"] for r in reversed(result.history)
-                                  if r.get("train_loss") is not None), None),
+        "train_loss_final": next(
+            (r["train_loss"] for r in reversed(result.history) if r.get("train_loss") is not None), None
+        ),
         "diverged_at_step": result.diverged_at_step,
         "measurements": {},
     }
@@ -105,13 +112,20 @@ def main(argv: list[str] | None = None) -> None:
         value = None
         if result.status == "ok":
             entry = reg.measurements[m]
-            value = resolve_code_ref(entry.function)(model, splits.test.inputs, splits.test.targets, **entry.kwargs)
+            value = resolve_code_ref(entry.function)(
+                model, splits.test.inputs, splits.test.targets, **entry.kwargs
+            )
         metrics["measurements"][m] = value
     save_file({k: v.contiguous() for k, v in result.best_state.items()}, str(out / "model.safetensors"))
     write_json(out / "metrics.json", metrics)
-    prov.add(run_id=run_id, device=device_description(device), seed=runtime.seed,
-             resumed_from_epoch=result.resumed_from_epoch, adaptation=rule,
-             split_sizes={"train": len(idx.train), "val": len(idx.val), "test": len(idx.test)})
+    prov.add(
+        run_id=run_id,
+        device=device_description(device),
+        seed=runtime.seed,
+        resumed_from_epoch=result.resumed_from_epoch,
+        adaptation=rule,
+        split_sizes={"train": len(idx.train), "val": len(idx.val), "test": len(idx.test)},
+    )
     prov.write(out / "provenance.json")
     status = "DIVERGED (recorded)" if result.status == "diverged" else "ok"
     print(f"train@{args.key}: {status}; test accuracy {metrics['test_accuracy']}")

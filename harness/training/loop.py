@@ -135,19 +135,37 @@ def train_classifier(
         best_state = saved["best_model"]
         history = json.loads(saved["history"])
         if saved["status"] == "diverged":
-            return TrainResult("diverged", best_state, None, None, None, step, history, start_epoch,
-                               int(saved["diverged_at_step"]))
+            return TrainResult(
+                "diverged",
+                best_state,
+                None,
+                None,
+                None,
+                step,
+                history,
+                start_epoch,
+                int(saved["diverged_at_step"]),
+            )
 
     def save(epoch: int, status: str = "running", diverged_at: int = -1) -> None:
         if store is None:
             return
-        store.save({
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": json.dumps(sched.state_dict()), "rng": torch.get_rng_state(),
-            "epoch": epoch, "step": step, "best_val": best_val,
-            "best_epoch": -1 if best_epoch is None else best_epoch, "best_model": best_state,
-            "history": json.dumps(history), "status": status, "diverged_at_step": diverged_at,
-        })
+        store.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": json.dumps(sched.state_dict()),
+                "rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "step": step,
+                "best_val": best_val,
+                "best_epoch": -1 if best_epoch is None else best_epoch,
+                "best_model": best_state,
+                "history": json.dumps(history),
+                "status": status,
+                "diverged_at_step": diverged_at,
+            }
+        )
 
     def step_hooks() -> None:
         if step in eval_steps and hooks.on_evaluate:
@@ -158,8 +176,14 @@ def train_classifier(
     if step == 0:
         step_hooks()
     model.train()
-    bar = tqdm(range(start_epoch, cfg.epochs), disable=None if progress else True, desc="train", unit="epoch",
-               initial=start_epoch, total=cfg.epochs)
+    bar = tqdm(
+        range(start_epoch, cfg.epochs),
+        disable=None if progress else True,
+        desc="train",
+        unit="epoch",
+        initial=start_epoch,
+        total=cfg.epochs,
+    )
     for epoch in bar:
         order = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         order = order.to(data.train.targets.device)
@@ -174,8 +198,7 @@ def train_classifier(
             if not torch.isfinite(loss):
                 history.append({"epoch": epoch + 1, "step": step, "train_loss": None})
                 save(epoch, "diverged", step)
-                return TrainResult("diverged", best_state, None, None, None, step, history,
-                                   start_epoch, step)
+                return TrainResult("diverged", best_state, None, None, None, step, history, start_epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -185,8 +208,11 @@ def train_classifier(
             correct += (logits.argmax(1) == y).sum().item()
             step_hooks()
         record: dict[str, Any] = {
-            "epoch": epoch + 1, "step": step, "train_loss": loss_sum / n_train,
-            "train_accuracy": correct / n_train, "lr": opt.param_groups[0]["lr"],
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": loss_sum / n_train,
+            "train_accuracy": correct / n_train,
+            "lr": opt.param_groups[0]["lr"],
         }
         if (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs:
             record["val_accuracy"] = _accuracy(model, data.val, 1024)
@@ -198,7 +224,7 @@ def train_classifier(
         if hooks.on_epoch_end:
             hooks.on_epoch_end(record)
         if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == cfg.epochs:
-            save(epoch + 1)
+            save(epoch + 1, "complete" if epoch + 1 == cfg.epochs else "running")
 
     model.load_state_dict(best_state)  # the caller gets the best-by-validation network back
     test_acc = _accuracy(model, data.test, 1024)

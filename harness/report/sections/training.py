@@ -10,8 +10,18 @@ from typing import Any
 
 from harness.report.page import Section, Table
 
-COLUMNS = ["architecture", "dataset", "family", "params", "status", "best_epoch", "val_accuracy",
-           "test_accuracy", "test_cross_entropy", "test_calibration_error"]
+COLUMNS = [
+    "architecture",
+    "dataset",
+    "family",
+    "params",
+    "status",
+    "best_epoch",
+    "val_accuracy",
+    "test_accuracy",
+    "test_cross_entropy",
+    "test_calibration_error",
+]
 
 
 def read_curve(plots_dir: Path, metric: str) -> tuple[list[int], list[float]]:
@@ -29,17 +39,22 @@ def collect(results: list[tuple[str, str, str, Path]]) -> list[dict[str, Any]]:
     rows = []
     for arch, dataset, family, folder in results:
         m = json.loads((folder / "metrics.json").read_text())
-        row = {"architecture": arch, "dataset": dataset, "family": family, "params": m["params"],
-               "status": m["status"], "best_epoch": m["best_epoch"], "val_accuracy": m["val_accuracy"],
-               "test_accuracy": m["test_accuracy"]}
+        row = {
+            "architecture": arch,
+            "dataset": dataset,
+            "family": family,
+            "params": m["params"],
+            "status": m["status"],
+            "best_epoch": m["best_epoch"],
+            "val_accuracy": m["val_accuracy"],
+            "test_accuracy": m["test_accuracy"],
+        }
         row.update(m.get("measurements", {}))
         rows.append(row)
     return rows
 
 
-def training_section(
-    results: list[tuple[str, str, str, Path]], figures: Path
-) -> Section:
+def training_section(results: list[tuple[str, str, str, Path]], figures: Path) -> Section:
     """Table of every run, validation curves per dataset, and the list of diverged runs."""
     import matplotlib
 
@@ -55,8 +70,9 @@ def training_section(
         + (f": {html.escape(', '.join(diverged))} (metrics missing, shown as —)." if diverged else ".")
     )
     columns = [c for c in COLUMNS if any(c in r for r in rows)]
-    section.tables.append(Table("training", columns, rows,
-                                f"Task training, n = {len(rows)} runs ({len(diverged)} diverged)"))
+    section.tables.append(
+        Table("training", columns, rows, f"Task training, n = {len(rows)} runs ({len(diverged)} diverged)")
+    )
     figures.mkdir(parents=True, exist_ok=True)
     for dataset in dict.fromkeys(r[1] for r in results):
         fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -1,0 +1,101 @@
+"""Splits, real loaders on fake files in their on-disk format, the missing-data error, manifests."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.data.arrays import ArrayDataset, split_dataset
+from harness.data.cifar import load_cifar10, load_cifar100
+from harness.data.errors import MissingDataError
+from harness.data.load import load_dataset, require_dataset
+from harness.data.manifest import array_fingerprint, file_manifest
+
+
+def _toy(n: int = 200, classes: int = 4) -> ArrayDataset:
+    rng = np.random.default_rng(0)
+    return ArrayDataset(rng.normal(size=(n, 3)).astype(np.float32), np.arange(n) % classes)
+
+
+def test_split_is_disjoint_complete_stratified_and_seeded():
+    data = _toy()
+    a = split_dataset(data, 0.15, 0.2, seed=1)
+    b = split_dataset(data, 0.15, 0.2, seed=1)
+    c = split_dataset(data, 0.15, 0.2, seed=2)
+    allidx = np.concatenate([a.train, a.val, a.test])
+    assert len(allidx) == 200 and len(np.unique(allidx)) == 200
+    # test: 4 classes x round(0.2*50) = 40; val: 15% of 200 of the 160 left = 0.1875 -> round(7.5) = 8 per class
+    assert len(a.test) == 40 and len(a.val) == 32
+    for part in a:
+        counts = np.bincount(data.targets[part], minlength=4)
+        assert counts.max() - counts.min() == 0
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a.test, c.test)
+
+
+def test_official_test_split_is_used_when_no_fraction():
+    data = _toy()
+    mask = np.zeros(200, bool)
+    mask[150:] = True
+    s = split_dataset(ArrayDataset(data.inputs, data.targets, mask), 0.1, None, seed=0)
+    assert np.array_equal(s.test, np.arange(150, 200))
+    assert len(s.val) == 20 and set(s.train).isdisjoint(s.test)
+    with pytest.raises(ValueError, match="no official test split"):
+        split_dataset(data, 0.1, None, seed=0)
+
+
+def _write_cifar(folder: Path, files: dict[str, int], label_key: bytes, classes: int) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in files.items():
+        batch = {
+            b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            label_key: list(rng.integers(0, classes, size=n)),
+        }
+        with open(folder / name, "wb") as fh:
+            pickle.dump(batch, fh)
+
+
+def test_cifar10_reads_the_python_pickles(tmp_path: Path):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar(folder, {**{f"data_batch_{i}": 5 for i in range(1, 6)}, "test_batch": 4}, b"labels", 10)
+    data = load_cifar10(folder)
+    assert data.inputs.shape == (29, 3, 32, 32) and data.inputs.max() <= 1.0
+    assert data.official_test.sum() == 4 and data.official_test[-4:].all()
+    with open(folder / "data_batch_1", "rb") as fh:
+        first = pickle.load(fh, encoding="bytes")
+    np.testing.assert_allclose(data.inputs[0].reshape(-1), first[b"data"][0] / 255.0, rtol=1e-6)
+
+
+def test_cifar100_reads_fine_labels(tmp_path: Path, registries):
+    folder = tmp_path / "cifar-100-python"
+    _write_cifar(folder, {"train": 6, "test": 3}, b"fine_labels", 100)
+    data = load_dataset("cifar100", registries.datasets["cifar100"], tmp_path)
+    assert data.inputs.shape == (9, 3, 32, 32) and data.official_test.sum() == 3
+    assert load_cifar100(folder).targets.max() < 100
+
+
+def test_missing_data_names_dataset_path_and_layout(tmp_path: Path, registries):
+    with pytest.raises(MissingDataError) as info:
+        require_dataset("cifar100", registries.datasets["cifar100"], tmp_path)
+    msg = str(info.value)
+    assert (
+        "dataset 'cifar100'" in msg and str(tmp_path / "cifar-100-python") in msg and "cs.toronto.edu" in msg
+    )
+    (tmp_path / "cifar-100-python").mkdir()
+    with pytest.raises(MissingDataError, match=r"expected files \['train', 'test'\]"):
+        load_dataset("cifar100", registries.datasets["cifar100"], tmp_path)
+
+
+def test_manifests_change_with_content(tmp_path: Path):
+    (tmp_path / "a.bin").write_bytes(b"abc")
+    before = file_manifest(tmp_path)
+    (tmp_path / "a.bin").write_bytes(b"abd")
+    assert file_manifest(tmp_path) != before
+    data = _toy()
+    fp = array_fingerprint(data)
+    data.inputs[0, 0] += 1
+    assert array_fingerprint(data)["sha256"] != fp["sha256"] and fp["samples"] == 200
