@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,4 +26,39 @@ def registry_copy(tmp_path: Path) -> Path:
     """A writable copy of registry/ for tests that break it on purpose."""
     dst = tmp_path / "registry"
     shutil.copytree(REPO / "registry", dst)
+    return dst
+
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a command the way a user would in an activated venv; keep its output for assertions."""
+    full_env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "PYTHONHASHSEED": "0",
+                "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@localhost", **(env or {})}
+    full_env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def ran_stages(proc: subprocess.CompletedProcess) -> list[str]:
+    """Stage names `dvc repro` actually ran, from its output."""
+    return re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr)
+
+
+def copy_repo(dst: Path) -> Path:
+    """The working tree (tracked and untracked-not-ignored files) as a fresh git repository."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    run(["git", "init", "-q"], dst)
+    run(["git", "add", "-A"], dst)
+    run(["git", "commit", "-qm", "copy"], dst)
     return dst

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
             for name in ("train_loss", "train_accuracy", "val_accuracy", "lr"):
                 if rec.get(name) is not None:
                     live.log_metric(name, rec[name], timestamp=False)
+    # a run that diverged in its first epoch logged nothing; the plots folder (a DVC output) still exists
+    (live_dir / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
     metrics = {
         "status": result.status,
         "params": trainable_parameter_count(model),

@@ -1,0 +1,215 @@
+"""The generated pipeline: in sync with the registries, complete deps, and `dvc repro` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.params import read_params
+from harness.pipeline.generate import render_pipeline
+from tests.conftest import REPO, copy_repo, ran_stages, run
+
+
+def test_committed_dvc_yaml_is_in_sync_with_registries(registries):
+    params = read_params(REPO / "params.yaml")
+    assert params.survey.profile == "embedded", "the committed pipeline is the default (embedded) profile's"
+    expected = render_pipeline(registries, params, REPO)
+    assert (REPO / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `harness sync`"
+
+
+def test_committed_params_equal_the_embedded_preset(registries):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert raw == registries.profiles["embedded"].params
+
+
+def test_stage_names_carry_registry_keys():
+    listed = run(["dvc", "stage", "list", "--name-only"], REPO).stdout.split()
+    assert {"check", "data@digits", "data@blobs", "train@mlp_2-digits", "train@cnn_small-digits",
+            "train@mlp_8-blobs", "report"} <= set(listed)
+    assert "train@cnn_small-blobs" not in listed  # image network, vector data: no declared rule
+
+
+def _trim_to_mlp_2(repo: Path) -> None:
+    """Speed: keep only mlp_2 (and the image network, which the micro profile does not select)."""
+    path = repo / "registry" / "architectures.yaml"
+    text = re.sub(r"  mlp_[48]:\n(    .*\n)+", "", path.read_text())
+    path.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def micro_repo(tmp_path_factory) -> Path:
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    _trim_to_mlp_2(repo)
+    run(["harness", "sync", "--profile", "micro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "micro"], repo)
+    return repo
+
+
+@pytest.mark.slow
+def test_micro_survey_end_to_end(micro_repo: Path):
+    repo = micro_repo
+    first = run(["dvc", "repro"], repo)
+    assert ran_stages(first) == ["check", "data@blobs", "train@mlp_2-blobs", "report"]
+    out = repo / "results" / "train" / "mlp_2-blobs"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and 0.3 < metrics["test_accuracy"] <= 1.0
+    assert metrics["measurements"]["test_cross_entropy"] > 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["git"]["commit"] and prov["packages"]["torch"] and prov["seed"] == 0
+    assert prov["device"]["device"] == "cpu" and prov["wall_time_s"] > 0
+    assert prov["entries"]["architecture"]["mlp_2"] and prov["params"]["train"]["epochs"] == 3
+    assert (out / "model.safetensors").stat().st_size > 0
+    page = (repo / "reports" / "index.html").read_text()
+    assert "mlp_2" in page and "n = 1 runs (0 diverged)" in page
+    assert (repo / "reports" / "tables" / "training.csv").exists()
+    assert "mlp_2-blobs/metrics.json" in run(["dvc", "metrics", "show"], repo).stdout
+    run(["dvc", "plots", "show", "--json"], repo)
+
+    # a second repro with no change runs nothing
+    assert ran_stages(run(["dvc", "repro"], repo)) == []
+
+    # adding one entry (and syncing) runs only its stages and the aggregations downstream
+    arch = repo / "registry" / "architectures.yaml"
+    arch.write_text(arch.read_text() + "  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 16}\n")
+    run(["harness", "sync"], repo)
+    added = ran_stages(run(["dvc", "repro"], repo))
+    assert sorted(added) == ["check", "report", "train@mlp_2_narrow-blobs"]
+
+    # editing one entry re-runs only that entry's stages (and a variant of it, which depends on its base)
+    arch.write_text(arch.read_text().replace("  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 16}",
+                                             "  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 12}"))
+    assert sorted(ran_stages(run(["dvc", "repro"], repo))) == ["check", "report", "train@mlp_2_narrow-blobs"]
+    arch.write_text(arch.read_text().replace("tiny: {width: 64}", "tiny: {width: 48}"))
+    edited_base = sorted(ran_stages(run(["dvc", "repro"], repo)))
+    assert edited_base == ["check", "report", "train@mlp_2-blobs", "train@mlp_2_narrow-blobs"]
+
+    # a bad registry stops the pipeline at `check`, before any work, with the entry and field named
+    good = arch.read_text()
+    arch.write_text(good.replace("    family: mlp\n", "    family: mlp\n    widht: 3\n", 1))
+    bad = run(["dvc", "repro", "--force"], repo, check=False)
+    assert bad.returncode != 0
+    assert "entry 'mlp_2', field 'widht': unknown key" in bad.stdout + bad.stderr
+    assert ran_stages(bad) == ["check"]
+    assert (out / "metrics.json").exists()  # nothing already computed was lost
+    arch.write_text(good)
+
+    # an entry added without `harness sync` is caught, not silently left out
+    arch.write_text(good + "  mlp_2_wide:\n    extends: mlp_2\n    tiny: {width: 96}\n")
+    stale = run(["dvc", "repro"], repo, check=False)
+    assert stale.returncode != 0 and "run `harness sync`" in stale.stdout + stale.stderr
+    arch.write_text(good)
+    run(["harness", "sync"], repo)
+
+    # any knob overrides the DVC way; a diverged run is recorded, not fatal, and the report shows it
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "state"], repo)
+    exp = run(["dvc", "exp", "run", "-S", "train.lr=1e12", "-S", "train.weight_decay=0"], repo)
+    assert "train@mlp_2-blobs" in ran_stages(exp)
+    diverged = json.loads((out / "metrics.json").read_text())
+    assert diverged["status"] == "diverged" and diverged["test_accuracy"] is None
+    page = (repo / "reports" / "index.html").read_text()
+    assert "2 diverged" in page and "mlp_2-blobs" in page
+
+
+@pytest.mark.slow
+def test_stage_deps_cover_every_imported_module(micro_repo: Path):
+    """Run each stage under a recorder of imported harness modules; each must be a declared dep."""
+    repo = micro_repo
+    run(["dvc", "repro"], repo)
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    commands = {"check": [], "data": ["blobs"], "train": ["mlp_2-blobs", "--measurements", "test_cross_entropy"],
+                "report": []}
+    names = {"check": "check", "data": "data@blobs", "train": "train@mlp_2-blobs", "report": "report"}
+    for kind, args in commands.items():
+        record = repo / f"imports-{kind}.json"
+        code = (
+            "import atexit, json, runpy, sys\n"
+            f"atexit.register(lambda: json.dump(sorted(m.__file__ for n, m in list(sys.modules.items()) "
+            f"if n.split('.')[0] == 'harness' and getattr(m, '__file__', None)), open({str(record)!r}, 'w')))\n"
+            f"sys.argv = ['x', *{args!r}]\n"
+            f"runpy.run_module('harness.stages.{kind}', run_name='__main__')\n"
+        )
+        run(["python", "-c", code], repo)
+        imported = {str(Path(f).resolve().relative_to(repo.resolve())) for f in json.loads(record.read_text())}
+        declared = {d["path"] for d in lock[names[kind]]["deps"]}
+        missing = imported - declared
+        assert not missing, f"stage {names[kind]} imports undeclared modules {sorted(missing)}"
+        assert pipeline["stages"][kind]  # the stage kind exists in dvc.yaml
+
+
+@pytest.mark.slow
+def test_training_is_deterministic_and_resumes_under_dvc_repro(tmp_path: Path):
+    repo = copy_repo(tmp_path / "repo")
+    _trim_to_mlp_2(repo)
+    run(["harness", "sync", "--profile", "micro"], repo)
+    params = repo / "params.yaml"
+    # long enough (about 0.1 s an epoch here) that the kill lands mid-training
+    params.write_text(params.read_text().replace("epochs: 3", "epochs: 60").replace("batch_size: 64", "batch_size: 16"))
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "long"], repo)
+    env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+
+    # kill the first repro mid-training, then repro again: it resumes from the last saved epoch
+    cache = tmp_path / "cache-kill"
+    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, start_new_session=True,
+                            env={**env, "HARNESS_CACHE_DIR": str(cache)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    import torch
+
+    deadline, state, epoch = time.time() + 180, None, 0
+    while time.time() < deadline and epoch < 5:
+        states = list(cache.glob("train/*/state.pt"))
+        if states:
+            state = states[0]
+            try:
+                epoch = torch.load(state, weights_only=True)["epoch"]
+            except Exception:  # the glob may race the atomic rename of the first write
+                epoch = 0
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert state is not None, "training never saved a resumable state"
+    saved_epoch = torch.load(state, weights_only=True)["epoch"]
+    assert 5 <= saved_epoch < 60, f"the kill came too late to test resumption (epoch {saved_epoch})"
+    out = repo / "results" / "train" / "mlp_2-blobs"
+    assert not (out / "metrics.json").exists()
+
+    resumed = run(["dvc", "repro"], repo, env={"HARNESS_CACHE_DIR": str(cache)})
+    assert "train@mlp_2-blobs" in ran_stages(resumed)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["resumed_from_epoch"] >= saved_epoch
+    resumed_metrics = (out / "metrics.json").read_text()
+    resumed_model = (out / "model.safetensors").read_bytes()
+
+    # reference: the same stage uninterrupted, from a fresh cache. Same seed, same CPU: bit-identical
+    reference = run(["dvc", "repro", "--force", "train@mlp_2-blobs"], repo,
+                    env={"HARNESS_CACHE_DIR": str(tmp_path / "cache-ref")})
+    assert "train@mlp_2-blobs" in ran_stages(reference)
+    assert json.loads((out / "provenance.json").read_text())["resumed_from_epoch"] == 0
+    assert (out / "metrics.json").read_text() == resumed_metrics
+    assert (out / "model.safetensors").read_bytes() == resumed_model
+
+
+@pytest.mark.slow
+def test_full_profile_lists_its_stages_and_stops_cleanly_without_data(tmp_path: Path):
+    repo = copy_repo(tmp_path / "repo")
+    run(["harness", "sync", "--profile", "full"], repo)
+    listed = run(["dvc", "stage", "list", "--name-only"], repo).stdout.split()
+    assert {"data@cifar10", "data@cifar100", "train@cnn_small-cifar100", "train@mlp_8-cifar10"} <= set(listed)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "full"], repo)
+    proc = run(["dvc", "repro"], repo, check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "dataset 'cifar10'" in text and "data/cifar-10-batches-py" in text and "data.root" in text
+    assert ran_stages(proc) == ["check"] and not (repo / "results" / "train").exists()
