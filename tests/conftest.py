@@ -32,11 +32,20 @@ def registry_copy(tmp_path: Path) -> Path:
 VENV_BIN = Path(sys.executable).parent
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a command the way a user would in an activated venv; keep its output for assertions."""
-    full_env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "PYTHONHASHSEED": "0",
-                "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
-                "GIT_COMMITTER_EMAIL": "t@localhost", **(env or {})}
+    full_env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        "PYTHONHASHSEED": "0",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@localhost",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@localhost",
+        **(env or {}),
+    }
     full_env.pop("PYTHONPATH", None)
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -51,8 +60,13 @@ def ran_stages(proc: subprocess.CompletedProcess) -> list[str]:
 
 def copy_repo(dst: Path) -> Path:
     """The working tree (tracked and untracked-not-ignored files) as a fresh git repository."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     for rel in filter(None, files):
         src = REPO / rel
         if src.is_file():

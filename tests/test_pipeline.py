@@ -32,8 +32,15 @@ def test_committed_params_equal_the_embedded_preset(registries):
 
 def test_stage_names_carry_registry_keys():
     listed = run(["dvc", "stage", "list", "--name-only"], REPO).stdout.split()
-    assert {"check", "data@digits", "data@blobs", "train@mlp_2-digits", "train@cnn_small-digits",
-            "train@mlp_8-blobs", "report"} <= set(listed)
+    assert {
+        "check",
+        "data@digits",
+        "data@blobs",
+        "train@mlp_2-digits",
+        "train@cnn_small-digits",
+        "train@mlp_8-blobs",
+        "report",
+    } <= set(listed)
     assert "train@cnn_small-blobs" not in listed  # image network, vector data: no declared rule
 
 
@@ -85,8 +92,12 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert sorted(added) == ["check", "report", "train@mlp_2_narrow-blobs"]
 
     # editing one entry re-runs only that entry's stages (and a variant of it, which depends on its base)
-    arch.write_text(arch.read_text().replace("  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 16}",
-                                             "  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 12}"))
+    arch.write_text(
+        arch.read_text().replace(
+            "  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 16}",
+            "  mlp_2_narrow:\n    extends: mlp_2\n    tiny: {width: 12}",
+        )
+    )
     assert sorted(ran_stages(run(["dvc", "repro"], repo))) == ["check", "report", "train@mlp_2_narrow-blobs"]
     arch.write_text(arch.read_text().replace("tiny: {width: 64}", "tiny: {width: 48}"))
     edited_base = sorted(ran_stages(run(["dvc", "repro"], repo)))
@@ -127,8 +138,12 @@ def test_stage_deps_cover_every_imported_module(micro_repo: Path):
     run(["dvc", "repro"], repo)
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    commands = {"check": [], "data": ["blobs"], "train": ["mlp_2-blobs", "--measurements", "test_cross_entropy"],
-                "report": []}
+    commands = {
+        "check": [],
+        "data": ["blobs"],
+        "train": ["mlp_2-blobs", "--measurements", "test_cross_entropy"],
+        "report": [],
+    }
     names = {"check": "check", "data": "data@blobs", "train": "train@mlp_2-blobs", "report": "report"}
     for kind, args in commands.items():
         record = repo / f"imports-{kind}.json"
@@ -140,7 +155,9 @@ def test_stage_deps_cover_every_imported_module(micro_repo: Path):
             f"runpy.run_module('harness.stages.{kind}', run_name='__main__')\n"
         )
         run(["python", "-c", code], repo)
-        imported = {str(Path(f).resolve().relative_to(repo.resolve())) for f in json.loads(record.read_text())}
+        imported = {
+            str(Path(f).resolve().relative_to(repo.resolve())) for f in json.loads(record.read_text())
+        }
         declared = {d["path"] for d in lock[names[kind]]["deps"]}
         missing = imported - declared
         assert not missing, f"stage {names[kind]} imports undeclared modules {sorted(missing)}"
@@ -154,16 +171,23 @@ def test_training_is_deterministic_and_resumes_under_dvc_repro(tmp_path: Path):
     run(["harness", "sync", "--profile", "micro"], repo)
     params = repo / "params.yaml"
     # long enough (about 0.1 s an epoch here) that the kill lands mid-training
-    params.write_text(params.read_text().replace("epochs: 3", "epochs: 60").replace("batch_size: 64", "batch_size: 16"))
+    params.write_text(
+        params.read_text().replace("epochs: 3", "epochs: 60").replace("batch_size: 64", "batch_size: 16")
+    )
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "long"], repo)
     env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
 
     # kill the first repro mid-training, then repro again: it resumes from the last saved epoch
     cache = tmp_path / "cache-kill"
-    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, start_new_session=True,
-                            env={**env, "HARNESS_CACHE_DIR": str(cache)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=repo,
+        start_new_session=True,
+        env={**env, "HARNESS_CACHE_DIR": str(cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import torch
 
     deadline, state, epoch = time.time() + 180, None, 0
@@ -192,8 +216,11 @@ def test_training_is_deterministic_and_resumes_under_dvc_repro(tmp_path: Path):
     resumed_model = (out / "model.safetensors").read_bytes()
 
     # reference: the same stage uninterrupted, from a fresh cache. Same seed, same CPU: bit-identical
-    reference = run(["dvc", "repro", "--force", "train@mlp_2-blobs"], repo,
-                    env={"HARNESS_CACHE_DIR": str(tmp_path / "cache-ref")})
+    reference = run(
+        ["dvc", "repro", "--force", "train@mlp_2-blobs"],
+        repo,
+        env={"HARNESS_CACHE_DIR": str(tmp_path / "cache-ref")},
+    )
     assert "train@mlp_2-blobs" in ran_stages(reference)
     assert json.loads((out / "provenance.json").read_text())["resumed_from_epoch"] == 0
     assert (out / "metrics.json").read_text() == resumed_metrics

@@ -65,6 +65,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int = 0
     diverged_at_step: int | None = None
+    """Last step of the epoch whose summed training loss was first non-finite (checked per epoch)."""
 
 
 def _accuracy(model: nn.Module, split: Split, batch_size: int) -> float:
@@ -187,7 +188,9 @@ def train_classifier(
     for epoch in bar:
         order = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         order = order.to(data.train.targets.device)
-        loss_sum, correct = 0.0, 0
+        # running sums stay on the device: no host sync per step (a GPU would otherwise wait every step)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=data.train.targets.device)
+        correct = torch.zeros((), dtype=torch.long, device=data.train.targets.device)
         for i in range(0, n_train, cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             x, y = data.train.inputs[idx], data.train.targets[idx]
@@ -195,23 +198,24 @@ def train_classifier(
             loss = loss_fn(logits, y)
             for term in hooks.extra_losses:
                 loss = loss + term(model)
-            if not torch.isfinite(loss):
-                history.append({"epoch": epoch + 1, "step": step, "train_loss": None})
-                save(epoch, "diverged", step)
-                return TrainResult("diverged", best_state, None, None, None, step, history, start_epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             step += 1
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
             step_hooks()
+        epoch_loss = loss_sum.item() / n_train
+        if not math.isfinite(epoch_loss):  # checked once an epoch: NaN/inf propagates into the sum
+            history.append({"epoch": epoch + 1, "step": step, "train_loss": None})
+            save(epoch, "diverged", step)
+            return TrainResult("diverged", best_state, None, None, None, step, history, start_epoch, step)
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             "step": step,
-            "train_loss": loss_sum / n_train,
-            "train_accuracy": correct / n_train,
+            "train_loss": epoch_loss,
+            "train_accuracy": correct.item() / n_train,
             "lr": opt.param_groups[0]["lr"],
         }
         if (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs:

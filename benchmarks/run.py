@@ -1,0 +1,244 @@
+"""Benchmark suite: hot paths measured side by side in one run, written with the machine's description.
+
+    python -m benchmarks.run --device cpu --out docs/benchmarks.md
+    python -m benchmarks.run --device cuda --out docs/benchmarks-cuda.md   # on a GPU machine
+
+Targets live here as ratios, never in timed unit tests. Experiments add their sections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def machine_description(device: str) -> dict[str, object]:
+    import torch
+
+    desc: dict[str, object] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "device": device,
+    }
+    cpuinfo = Path("/proc/cpuinfo")
+    models = (
+        [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        if cpuinfo.exists()
+        else []
+    )
+    if models:
+        desc["cpu_model"] = models[0]
+    if device == "cuda":
+        desc["gpu"] = torch.cuda.get_device_name(0)
+    return desc
+
+
+def _time(fn, repeats: int, sync) -> float:
+    """Median seconds of ``fn`` over ``repeats`` calls after one warm-up."""
+    fn()
+    sync()
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def _compare_steps(model, shape, num_classes: int, device: str, batch: int, sync) -> tuple[float, float]:
+    """Seconds per step: a plain shuffled PyTorch epoch, and the harness loop's epoch, on the same model."""
+    import torch
+
+    from harness.training.config import TrainConfig
+    from harness.training.loop import Split, Splits, train_classifier
+
+    steps = 100  # one short epoch: the harness's per-epoch costs (validation, best copy) are included
+    x = torch.randn(batch * steps, *shape, device=device)
+    y = torch.randint(0, num_classes, (batch * steps,), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def bare_epoch() -> None:
+        order = torch.randperm(len(y), device=device)
+        for i in range(steps):
+            idx = order[i * batch : (i + 1) * batch]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x[idx]), y[idx]).backward()
+            opt.step()
+
+    cfg = TrainConfig(epochs=1, batch_size=batch, lr=1e-3)
+    splits = Splits(Split(x, y), Split(x[:batch], y[:batch]), Split(x[:batch], y[:batch]))
+    bare = _time(bare_epoch, 3, sync) / steps
+    loop = _time(lambda: train_classifier(model, splits, cfg, seed=0, progress=False), 3, sync) / steps
+    return bare, loop
+
+
+def bench_training_step(device: str, size: str, batch: int = 64) -> list[dict[str, object]]:
+    """Forward+backward+SGD step per architecture: the harness loop's step vs a bare PyTorch step.
+
+    Both run the same model, data and optimizer in this process, interleaved; the ratio is the
+    loop's overhead (hooks, bookkeeping, per-epoch shuffling) per step.
+    """
+    import torch
+
+    from harness.models.build import build_architecture, trainable_parameter_count
+    from harness.registry.load import compatible, load_registries
+
+    reg = load_registries(REPO / "registry")
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    rows = []
+    for key, arch in reg.architectures.items():
+        order = ("cifar100", "digits", "blobs") if size == "full" else ("digits", "blobs")
+        dataset = next(d for d in order if compatible(arch, reg.datasets[d]))
+        ds = reg.datasets[dataset]
+        shape = [int(torch.tensor(ds.shape).prod())] if arch.input == "vector" else ds.shape
+        torch.manual_seed(0)
+        model = build_architecture(arch, ds, size).to(device)
+        bare, loop = _compare_steps(model, shape, ds.num_classes, device, batch, sync)
+        rows.append(
+            {
+                "architecture": key,
+                "dataset": dataset,
+                "size": size,
+                "params": trainable_parameter_count(model),
+                "bare_step_ms": 1e3 * bare,
+                "harness_step_ms": 1e3 * loop,
+                "ratio": loop / bare,
+            }
+        )
+    return rows
+
+
+def bench_embedded_survey() -> dict[str, object]:
+    """Wall time and peak memory of the whole embedded `dvc repro`, in a scratch copy of the repo."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / "repo"
+        files = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for rel in files:
+            if (REPO / rel).is_file():
+                (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / rel, dst / rel)
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "GIT_AUTHOR_NAME": "b",
+            "GIT_AUTHOR_EMAIL": "b@localhost",
+            "GIT_COMMITTER_NAME": "b",
+            "GIT_COMMITTER_EMAIL": "b@localhost",
+        }
+        for cmd in (
+            ["git", "init", "-q"],
+            ["git", "add", "-A"],
+            ["git", "commit", "-qm", "bench"],
+            ["harness", "sync", "--profile", "embedded"],
+        ):
+            subprocess.run(cmd, cwd=dst, env=env, check=True, capture_output=True)
+        t = time.perf_counter()
+        proc = subprocess.run(["dvc", "repro"], cwd=dst, env=env, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        stages = proc.stdout.count("Running stage")
+        t = time.perf_counter()
+        subprocess.run(["python", "-m", "harness.stages.check"], cwd=dst, env=env, check=True)
+        check_s = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run(["python", "-c", "import torch"], cwd=dst, env=env, check=True)
+        torch_s = time.perf_counter() - t
+    return {
+        "wall_s": wall,
+        "stages": stages,
+        "peak_rss_mib": peak_kib / 1024,
+        "budget_s": 20 * 60,
+        "check_stage_s": check_s,
+        "import_torch_s": torch_s,
+    }
+
+
+def render(desc: dict[str, object], steps: list[dict[str, object]], survey: dict[str, object] | None) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m benchmarks.run`); numbers are measured, not typed.",
+        "Ratios compare two things measured side by side in the same run.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in desc.items()],
+        "",
+        "## Training step: harness loop vs a bare PyTorch step",
+        "",
+        "Same model, data and SGD optimizer, batch 64, one shuffled 100-step epoch, median of 3; "
+        "ratio = harness step / bare step (target: <= 1.10 for models with non-trivial compute).",
+        "",
+        "| architecture | dataset | size | params | bare step (ms) | harness step (ms) | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['architecture']} | {r['dataset']} | {r['size']} | {r['params']:,} | {r['bare_step_ms']:.3f} | "
+        f"{r['harness_step_ms']:.3f} | {r['ratio']:.2f} |"
+        for r in steps
+    ]
+    if survey:
+        lines += [
+            "",
+            "## Embedded survey (`dvc repro`, default profile)",
+            "",
+            f"- wall time: {survey['wall_s']:.1f} s for {survey['stages']} stages "
+            f"({100 * survey['wall_s'] / survey['budget_s']:.1f}% of the 20-minute budget)",
+            f"- peak resident memory of the largest stage process: {survey['peak_rss_mib']:.0f} MiB",
+            f"- stage start-up: `import torch` {survey['import_torch_s']:.2f} s; "
+            f"the `check` stage (validates every registry, imports every builder) {survey['check_stage_s']:.2f} s",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument(
+        "--skip-survey", action="store_true", help="skip the whole embedded `dvc repro` timing"
+    )
+    args = parser.parse_args(argv)
+    size = "full" if args.device == "cuda" else "tiny"
+    desc = machine_description(args.device)
+    steps = bench_training_step(args.device, size)
+    survey = None if args.skip_survey else bench_embedded_survey()
+    text = render(desc, steps, survey)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    Path(args.out).with_suffix(".json").write_text(
+        json.dumps({"machine": desc, "steps": steps, "survey": survey}, indent=2)
+    )
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

