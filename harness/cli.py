@@ -50,6 +50,18 @@ def _sync(args: argparse.Namespace) -> None:
     Path("dvc.yaml").write_text(text)
     n = text.count("\n")
     print(f"wrote dvc.yaml for profile {params.survey.profile!r} ({n} lines); run `dvc repro`")
+    if params.train.size == "full":
+        from harness.pipeline.estimate import render_estimate
+
+        print(render_estimate(reg, params))
+
+
+def _estimate(args: argparse.Namespace) -> None:
+    from harness.params import read_params
+    from harness.pipeline.estimate import render_estimate
+    from harness.registry.load import load_registries
+
+    print(render_estimate(load_registries(check_code=False), read_params()))
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -130,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=["full", "tiny"], default="full")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_describe)
+    p = sub.add_parser("estimate", help="cost of the current profile's stages, from measured step times")
+    p.set_defaults(fn=_estimate)
     p = sub.add_parser("status", help="which stages `dvc repro` would re-run, and why")
     p.set_defaults(fn=_status)
     args = parser.parse_args(argv)

@@ -70,12 +70,19 @@ def test_cifar10_reads_the_python_pickles(tmp_path: Path):
     np.testing.assert_allclose(data.inputs[0].reshape(-1), first[b"data"][0] / 255.0, rtol=1e-6)
 
 
-def test_cifar100_reads_fine_labels(tmp_path: Path, registries):
+def test_cifar100_reads_fine_labels_and_entry_checks_the_counts(tmp_path: Path, registries):
     folder = tmp_path / "cifar-100-python"
     _write_cifar(folder, {"train": 6, "test": 3}, b"fine_labels", 100)
-    data = load_dataset("cifar100", registries.datasets["cifar100"], tmp_path)
-    assert data.inputs.shape == (9, 3, 32, 32) and data.official_test.sum() == 3
-    assert load_cifar100(folder).targets.max() < 100
+    data = load_cifar100(folder)
+    assert data.inputs.shape == (9, 3, 32, 32) and data.official_test.sum() == 3 and data.targets.max() < 100
+    # the registry entry declares 60,000 samples: a truncated copy is refused, naming entry and field
+    with pytest.raises(
+        ValueError, match=r"entry 'cifar100', field 'samples': declared 60000, the loader returned 9"
+    ):
+        load_dataset("cifar100", registries.datasets["cifar100"], tmp_path)
+    entry = registries.datasets["cifar100"].model_copy(update={"samples": 9})
+    with pytest.raises(ValueError, match=r"field 'split.official_test_samples': declared 10000"):
+        load_dataset("cifar100", entry, tmp_path)
 
 
 def test_missing_data_names_dataset_path_and_layout(tmp_path: Path, registries):

@@ -42,6 +42,17 @@ def load_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> ArrayD
             f"registry/datasets.yaml: entry '{key}', field 'shape': declared {entry.shape}, "
             f"the loader returned samples of shape {list(data.inputs.shape[1:])}"
         )
+    if len(data.targets) != entry.samples:
+        raise ValueError(
+            f"registry/datasets.yaml: entry '{key}', field 'samples': declared {entry.samples}, "
+            f"the loader returned {len(data.targets)}"
+        )
+    official = None if data.official_test is None else int(data.official_test.sum())
+    if official != entry.split.official_test_samples and entry.split.test_fraction is None:
+        raise ValueError(
+            f"registry/datasets.yaml: entry '{key}', field 'split.official_test_samples': declared "
+            f"{entry.split.official_test_samples}, the loader's official test split has {official}"
+        )
     if int(data.targets.max()) >= entry.num_classes or int(data.targets.min()) < 0:
         raise ValueError(
             f"registry/datasets.yaml: entry '{key}', field 'num_classes': declared {entry.num_classes}, "

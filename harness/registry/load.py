@@ -264,6 +264,15 @@ def load_registries(
                     "an embedded dataset has no official test split: give a fraction in (0, 1)",
                 )
             )
+        if ds.split.official_test_samples is not None and ds.split.official_test_samples >= ds.samples:
+            problems.append(
+                Problem(
+                    str(root / REGISTRY_FILES["datasets"]),
+                    key,
+                    "split.official_test_samples",
+                    f"expected fewer than the dataset's {ds.samples} samples",
+                )
+            )
         if not ds.embedded and not ds.data_dir:
             problems.append(
                 Problem(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 KEY_PATTERN = r"^[a-z0-9_]+$"
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
@@ -53,6 +53,19 @@ class SplitSpec(StrictModel):
     """Fraction of the samples held out for validation (best-checkpoint selection)."""
     test_fraction: float | None = Field(default=None, gt=0, lt=1)
     """Fraction held out for the reported test accuracy; omit to use the dataset's official test split."""
+    official_test_samples: int | None = Field(default=None, ge=1)
+    """Size of the official test split, when ``test_fraction`` is omitted (checked against the loader)."""
+
+    @model_validator(mode="after")
+    def _one_test_split(self) -> SplitSpec:
+        if (self.test_fraction is None) == (self.official_test_samples is None):
+            raise ValueError("give exactly one of test_fraction and official_test_samples")
+        return self
+
+    def train_samples(self, samples: int) -> int:
+        """Training-split size for a dataset of ``samples`` (the stratified split may differ by a few)."""
+        test = self.official_test_samples or round(self.test_fraction * samples)  # type: ignore[operator]
+        return samples - test - round(self.val_fraction * samples)
 
 
 class DatasetEntry(StrictModel):
@@ -66,6 +79,8 @@ class DatasetEntry(StrictModel):
     """Shape of one input sample, e.g. ``[1, 8, 8]`` (channels, height, width) or ``[16]``."""
     num_classes: int = Field(ge=2)
     """Number of target classes."""
+    samples: int = Field(ge=2)
+    """Total number of samples, all splits together (checked against the loader; used for cost estimates)."""
     embedded: bool
     """True when the data ships with an installed package or is generated (no download)."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
