@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -148,34 +147,21 @@ def bench_training_step(device: str, batch: int = 64) -> list[dict[str, object]]
 
 def bench_embedded_survey() -> dict[str, object]:
     """Wall time and peak memory of the whole embedded `dvc repro`, in a scratch copy of the repo."""
+    from harness.pipeline.workspace import copy_working_tree
+
     with tempfile.TemporaryDirectory() as tmp:
-        dst = Path(tmp) / "repo"
-        files = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        for rel in files:
-            if (REPO / rel).is_file():
-                (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPO / rel, dst / rel)
         env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-            "GIT_AUTHOR_NAME": "b",
-            "GIT_AUTHOR_EMAIL": "b@localhost",
-            "GIT_COMMITTER_NAME": "b",
-            "GIT_COMMITTER_EMAIL": "b@localhost",
+            "GIT_AUTHOR_NAME": "bench",
+            "GIT_AUTHOR_EMAIL": "bench@localhost",
+            "GIT_COMMITTER_NAME": "bench",
+            "GIT_COMMITTER_EMAIL": "bench@localhost",
         }
-        for cmd in (
-            ["git", "init", "-q"],
-            ["git", "add", "-A"],
-            ["git", "commit", "-qm", "bench"],
-            ["harness", "sync", "--profile", "embedded"],
-        ):
-            subprocess.run(cmd, cwd=dst, env=env, check=True, capture_output=True)
+        dst = copy_working_tree(REPO, Path(tmp) / "repo", env)
+        subprocess.run(
+            ["harness", "sync", "--profile", "embedded"], cwd=dst, env=env, check=True, capture_output=True
+        )
         t = time.perf_counter()
         proc = subprocess.run(["dvc", "repro"], cwd=dst, env=env, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - t

@@ -30,23 +30,26 @@ def registry_copy(tmp_path: Path) -> Path:
 
 
 VENV_BIN = Path(sys.executable).parent
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@localhost",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@localhost",
+}
 
 
 def run(
     cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run a command the way a user would in an activated venv; keep its output for assertions."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     full_env = {
-        **os.environ,
+        **inherited,
         "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
         "PYTHONHASHSEED": "0",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@localhost",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@localhost",
+        **GIT_IDENTITY,
         **(env or {}),
     }
-    full_env.pop("PYTHONPATH", None)
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -60,19 +63,6 @@ def ran_stages(proc: subprocess.CompletedProcess) -> list[str]:
 
 def copy_repo(dst: Path) -> Path:
     """The working tree (tracked and untracked-not-ignored files) as a fresh git repository."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    run(["git", "init", "-q"], dst)
-    run(["git", "add", "-A"], dst)
-    run(["git", "commit", "-qm", "copy"], dst)
-    return dst
+    from harness.pipeline.workspace import copy_working_tree
+
+    return copy_working_tree(REPO, dst, env={**os.environ, **GIT_IDENTITY})

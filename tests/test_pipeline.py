@@ -131,37 +131,63 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert "2 diverged" in page and "mlp_2-blobs" in page
 
 
+RECORDER = """
+import atexit, json, runpy, sys
+import harness.params as params
+
+record, module, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+sections = set()
+read_section, read_params = params.read_section, params.read_params
+
+def recording_read_section(name, *a, **k):
+    sections.add(name)
+    return read_section(name, *a, **k)
+
+def recording_read_params(*a, **k):
+    sections.update(params.SECTIONS)
+    return read_params(*a, **k)
+
+params.read_section, params.read_params = recording_read_section, recording_read_params
+
+def dump():
+    files = sorted(m.__file__ for n, m in list(sys.modules.items())
+                   if n.split(".")[0] == "harness" and getattr(m, "__file__", None))
+    json.dump({"modules": files, "sections": sorted(sections)}, open(record, "w"))
+
+atexit.register(dump)
+sys.argv = [module, *args]
+runpy.run_module(module, run_name="__main__")
+"""
+
+
 @pytest.mark.slow
-def test_stage_deps_cover_every_imported_module(micro_repo: Path):
-    """Run each stage under a recorder of imported harness modules; each must be a declared dep."""
+def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path, tmp_path: Path):
+    """Run each stage under a recorder: every harness module it imported must be a declared dep, and
+    the params.yaml sections it read must be exactly its declared params."""
     repo = micro_repo
     run(["dvc", "repro"], repo)
-    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    script = tmp_path / "recorder.py"
+    script.write_text(RECORDER)
     commands = {
-        "check": [],
-        "data": ["blobs"],
-        "train": ["mlp_2-blobs", "--measurements", "test_cross_entropy"],
-        "report": [],
+        "check": ("check", []),
+        "data": ("data@blobs", ["blobs"]),
+        "train": ("train@mlp_2-blobs", ["mlp_2-blobs", "--measurements", "test_cross_entropy"]),
+        "report": ("report", []),
     }
-    names = {"check": "check", "data": "data@blobs", "train": "train@mlp_2-blobs", "report": "report"}
-    for kind, args in commands.items():
-        record = repo / f"imports-{kind}.json"
-        code = (
-            "import atexit, json, runpy, sys\n"
-            f"atexit.register(lambda: json.dump(sorted(m.__file__ for n, m in list(sys.modules.items()) "
-            f"if n.split('.')[0] == 'harness' and getattr(m, '__file__', None)), open({str(record)!r}, 'w')))\n"
-            f"sys.argv = ['x', *{args!r}]\n"
-            f"runpy.run_module('harness.stages.{kind}', run_name='__main__')\n"
+    for kind, (stage, args) in commands.items():
+        record = tmp_path / f"{kind}.json"
+        # PYTHONPATH: import the copy's harness, as `python -m` in the copy does
+        run(
+            ["python", str(script), str(record), f"harness.stages.{kind}", *args],
+            repo,
+            env={"PYTHONPATH": str(repo)},
         )
-        run(["python", "-c", code], repo)
-        imported = {
-            str(Path(f).resolve().relative_to(repo.resolve())) for f in json.loads(record.read_text())
-        }
-        declared = {d["path"] for d in lock[names[kind]]["deps"]}
-        missing = imported - declared
-        assert not missing, f"stage {names[kind]} imports undeclared modules {sorted(missing)}"
-        assert pipeline["stages"][kind]  # the stage kind exists in dvc.yaml
+        seen = json.loads(record.read_text())
+        imported = {str(Path(f).resolve().relative_to(repo.resolve())) for f in seen["modules"]}
+        declared = {d["path"] for d in lock[stage]["deps"]}
+        assert imported <= declared, f"{stage} imports undeclared modules {sorted(imported - declared)}"
+        assert set(seen["sections"]) == set(lock[stage]["params"]["params.yaml"]), stage
 
 
 @pytest.mark.slow

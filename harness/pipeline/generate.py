@@ -131,7 +131,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
                     *sorted(train_common),
                     *[f"${{item.code[{i}]}}" for i in range(width)],
                 ],
-                "params": [{k: v} for k, v in registry_params.items()] + ["runtime", "train"],
+                "params": [{k: v} for k, v in registry_params.items()] + ["data", "runtime", "train"],
                 "outs": [f"{out}/model.safetensors", f"{out}/provenance.json"],
                 "metrics": [f"{out}/metrics.json"],
                 "plots": [{f"{out}/live/plots/metrics": {"x": "step"}}],

@@ -342,37 +342,22 @@ def _check_profiles(
                 )
         for stage in ("train",):
             sel = getattr(profile, stage)
-            if sel.architectures != "all":
-                for a in sel.architectures:
-                    if a not in raw["architectures"]:
+            selected = {
+                "architectures": [] if sel.architectures == "all" else sel.architectures,
+                "datasets": sel.datasets,
+                "measurements": sel.measurements,
+            }
+            for registry, keys in selected.items():
+                for k in keys:
+                    if k not in raw[registry]:
                         problems.append(
                             Problem(
                                 pfile,
                                 name,
-                                f"{stage}.architectures",
-                                f"expected keys of registry/architectures.yaml, got unknown {a!r}",
+                                f"{stage}.{registry}",
+                                f"expected keys of registry/{REGISTRY_FILES[registry]}, got unknown {k!r}",
                             )
                         )
-            for d in sel.datasets:
-                if d not in raw["datasets"]:
-                    problems.append(
-                        Problem(
-                            pfile,
-                            name,
-                            f"{stage}.datasets",
-                            f"expected keys of registry/datasets.yaml, got unknown {d!r}",
-                        )
-                    )
-            for m in sel.measurements:
-                if m not in raw["measurements"]:
-                    problems.append(
-                        Problem(
-                            pfile,
-                            name,
-                            f"{stage}.measurements",
-                            f"expected keys of registry/measurements.yaml, got unknown {m!r}",
-                        )
-                    )
             if sel.architectures != "all":
                 for a in sel.architectures:
                     for d in sel.datasets:
