@@ -15,6 +15,10 @@ from harness.registry.load import RegistryError
 LISTS = {"architectures", "datasets", "measurements", "profiles"}
 
 
+class UsageError(ValueError):
+    """A name on the command line that the registries do not have."""
+
+
 def _check(args: argparse.Namespace) -> None:
     from harness.stages.check import check_pipeline
 
@@ -79,11 +83,11 @@ def _describe(args: argparse.Namespace) -> None:
 
     reg = load_registries(check_code=False)
     if args.name not in reg.architectures:
-        raise KeyError(f"no architecture {args.name!r} in registry/architectures.yaml")
+        raise UsageError(f"no architecture {args.name!r} in registry/architectures.yaml")
     arch = reg.architectures[args.name]
     dataset = args.dataset or next((k for k, d in reg.datasets.items() if compatible(arch, d)), None)
     if dataset not in reg.datasets:
-        raise KeyError(f"no dataset {dataset!r} in registry/datasets.yaml")
+        raise UsageError(f"no dataset {dataset!r} in registry/datasets.yaml")
     ds = reg.datasets[dataset]
     model = build_architecture(arch, ds, args.size)
     info = {
@@ -149,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.fn(args)
-    except (RegistryError, ParamsError, MissingDataError, KeyError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {msg}", file=sys.stderr)
+    except (RegistryError, ParamsError, MissingDataError, UsageError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 

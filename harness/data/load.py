@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.data.arrays import ArrayDataset
 from harness.data.errors import MissingDataError
-from harness.registry.load import resolve_code_ref
+from harness.registry.load import Problem, RegistryError, resolve_code_ref
 from harness.registry.schema import DatasetEntry
 
 
@@ -29,6 +29,10 @@ def require_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> Non
         )
 
 
+def _mismatch(key: str, field: str, message: str) -> None:
+    raise RegistryError([Problem("registry/datasets.yaml", key, field, message)])
+
+
 def load_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> ArrayDataset:
     """Call the entry's loader and check what it returns against the entry's declared shape."""
     loader = resolve_code_ref(entry.loader)
@@ -38,24 +42,25 @@ def load_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> ArrayD
         require_dataset(key, entry, data_root)
         data = loader(root=dataset_folder(entry, data_root), **entry.kwargs)
     if list(data.inputs.shape[1:]) != list(entry.shape):
-        raise ValueError(
-            f"registry/datasets.yaml: entry '{key}', field 'shape': declared {entry.shape}, "
-            f"the loader returned samples of shape {list(data.inputs.shape[1:])}"
+        _mismatch(
+            key,
+            "shape",
+            f"declared {entry.shape}, the loader returned samples of shape {list(data.inputs.shape[1:])}",
         )
     if len(data.targets) != entry.samples:
-        raise ValueError(
-            f"registry/datasets.yaml: entry '{key}', field 'samples': declared {entry.samples}, "
-            f"the loader returned {len(data.targets)}"
-        )
+        _mismatch(key, "samples", f"declared {entry.samples}, the loader returned {len(data.targets)}")
     official = None if data.official_test is None else int(data.official_test.sum())
     if official != entry.split.official_test_samples and entry.split.test_fraction is None:
-        raise ValueError(
-            f"registry/datasets.yaml: entry '{key}', field 'split.official_test_samples': declared "
-            f"{entry.split.official_test_samples}, the loader's official test split has {official}"
+        _mismatch(
+            key,
+            "split.official_test_samples",
+            f"declared {entry.split.official_test_samples}, the loader's official test split has {official}",
         )
     if int(data.targets.max()) >= entry.num_classes or int(data.targets.min()) < 0:
-        raise ValueError(
-            f"registry/datasets.yaml: entry '{key}', field 'num_classes': declared {entry.num_classes}, "
-            f"labels span [{int(data.targets.min())}, {int(data.targets.max())}]"
+        _mismatch(
+            key,
+            "num_classes",
+            f"declared {entry.num_classes}, labels span "
+            f"[{int(data.targets.min())}, {int(data.targets.max())}]",
         )
     return data

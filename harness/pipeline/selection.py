@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from harness.params import ParamsError
 from harness.registry.load import Registries, compatible
 
 
@@ -31,7 +32,7 @@ def train_pairs(reg: Registries, profile: str) -> list[Pair]:
     registry error); order follows the registry files, so names are stable under reordering.
     """
     if profile not in reg.profiles:
-        raise KeyError(
+        raise ParamsError(
             f"params survey.profile = {profile!r} is not a profile of registry/surveys.yaml "
             f"(known: {sorted(reg.profiles)})"
         )

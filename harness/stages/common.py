@@ -16,6 +16,7 @@ from harness.params import ParamsError
 from harness.pipeline.deps import module_closure
 from harness.registry.load import RegistryError
 
+MISSING_ENTRY = "no such entry (dvc.yaml may be out of date with the registries: run `harness sync`)"
 EXPECTED_ERRORS = (RegistryError, ParamsError, MissingDataError)
 
 

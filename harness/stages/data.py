@@ -13,8 +13,8 @@ from harness.data.manifest import array_fingerprint, file_manifest
 from harness.params import read_section
 from harness.pipeline.paths import data_dir, data_manifest
 from harness.pipeline.provenance import Provenance
-from harness.registry.load import load_registries
-from harness.stages.common import stage_main, write_json
+from harness.registry.load import Problem, RegistryError, load_registries
+from harness.stages.common import MISSING_ENTRY, stage_main, write_json
 
 
 @stage_main
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     reg = load_registries(check_code={("datasets", args.dataset)})
     if args.dataset not in reg.datasets:
-        raise KeyError(f"no dataset {args.dataset!r} in registry/datasets.yaml")
+        raise RegistryError([Problem("registry/datasets.yaml", args.dataset, None, MISSING_ENTRY)])
     data_params = read_section("data")
     entry = reg.datasets[args.dataset]
     prov = Provenance(

@@ -19,8 +19,8 @@ from harness.params import read_section
 from harness.pipeline.paths import train_dir
 from harness.pipeline.provenance import Provenance, device_description
 from harness.pipeline.selection import parse_pair
-from harness.registry.load import load_registries, resolve_code_ref
-from harness.stages.common import cache_root, code_version, stable_hash, stage_main, write_json
+from harness.registry.load import Problem, RegistryError, load_registries, resolve_code_ref
+from harness.stages.common import MISSING_ENTRY, cache_root, code_version, stable_hash, stage_main, write_json
 
 STAGE_MODULE = "harness.stages.train"
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     reg = load_registries(check_code=wanted)
     for registry, key in wanted:
         if key not in getattr(reg, registry):
-            raise KeyError(f"no entry {key!r} in registry/{registry}.yaml")
+            raise RegistryError([Problem(f"registry/{registry}.yaml", key, None, MISSING_ENTRY)])
     runtime, cfg, data_params = read_section("runtime"), read_section("train"), read_section("data")
     arch, ds = reg.architectures[pair.arch], reg.datasets[pair.dataset]
     rule = adaptation_rule(ds.modality, arch.input)
