@@ -1,0 +1,39 @@
+"""Builders: parameter counts by hand and the initialization that lets deep MLPs train."""
+
+from __future__ import annotations
+
+import torch
+
+from harness.models.build import trainable_parameter_count
+from harness.models.cnn import build_conv_net
+from harness.models.mlp import build_mlp
+
+
+def test_mlp_parameter_count_by_hand():
+    model = build_mlp(in_features=10, num_classes=3, depth=3, width=7)
+    assert trainable_parameter_count(model) == (10 * 7 + 7) + 2 * (7 * 7 + 7) + (7 * 3 + 3)
+
+
+def test_deep_mlp_keeps_activation_scale():
+    """He initialization: the second moment of ReLU pre-activations is preserved layer to layer."""
+    torch.manual_seed(0)
+    model = build_mlp(in_features=256, num_classes=10, depth=8, width=256)
+    x = torch.randn(4096, 256)
+    h = x
+    scales = []
+    for layer in model:
+        h = layer(h)
+        if isinstance(layer, torch.nn.Linear) and h.shape[1] == 256:
+            scales.append(h.pow(2).mean().item())
+    # Var(w) = 2/fan_in: layer 1 sees x (E[x^2] = 1) so E[z^2] = 2; afterwards E[relu(z)^2] = E[z^2]/2,
+    # so E[z^2] stays about 2 at every depth (PyTorch's default would shrink it by ~1/6 per layer)
+    assert len(scales) == 8
+    assert all(1.0 < s < 4.0 for s in scales), scales
+    assert 0.5 < scales[-1] / scales[0] < 2.0
+
+
+def test_conv_net_shapes_and_count():
+    model = build_conv_net(in_channels=3, image_size=32, num_classes=5, channels=[4, 8], hidden=6)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    convs = (3 * 4 * 9 + 2 * 4) + (4 * 8 * 9 + 2 * 8)
+    assert trainable_parameter_count(model) == convs + (8 * 6 + 6) + (6 * 5 + 5)
