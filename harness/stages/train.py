@@ -9,6 +9,7 @@ deletes a stage's outputs before re-running it. A diverged run is recorded, not 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from harness.data.adapt import adapt_inputs, adaptation_rule
 from harness.data.arrays import split_dataset
 from harness.data.load import load_dataset
 from harness.params import read_section
-from harness.pipeline.paths import train_dir
+from harness.pipeline.paths import data_manifest, train_dir
 from harness.pipeline.provenance import Provenance, device_description
 from harness.pipeline.selection import parse_pair
 from harness.registry.load import Problem, RegistryError, load_registries, resolve_code_ref
@@ -61,7 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         "dataset": {pair.dataset: reg.entry_hash("datasets", pair.dataset)},
         "measurements": {m: reg.entry_hash("measurements", m) for m in measures},
     }
-    params = {"runtime": runtime.model_dump(), "train": cfg.model_dump()}
+    params = {"data": data_params.model_dump(), "runtime": runtime.model_dump(), "train": cfg.model_dump()}
+    # the data stage's manifest (a declared dep) identifies the exact data: new data, new run
+    manifest = json.loads(Path(data_manifest(pair.dataset)).read_text())
+    entries["data_sha256"] = manifest["arrays"]["sha256"]
     prov = Provenance(f"train@{args.key}", entries, params)
     modules = [STAGE_MODULE, arch.builder.partition(":")[0], ds.loader.partition(":")[0]]
     modules += [reg.measurements[m].function.partition(":")[0] for m in measures]
