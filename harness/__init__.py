@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "accuracy": "harness.measurements.classification",
     "cross_entropy": "harness.measurements.classification",
     "expected_calibration_error": "harness.measurements.classification",
+    "volume_and_area": "harness.measurements.volume_area",
 }
 
 __all__ = sorted(_EXPORTS)

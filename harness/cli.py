@@ -78,6 +78,7 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _describe(args: argparse.Namespace) -> None:
+    from harness.measurements.volume_area import volume_and_area
     from harness.models.build import build_architecture, trainable_parameter_count
     from harness.registry.load import compatible, load_registries
 
@@ -98,6 +99,7 @@ def _describe(args: argparse.Namespace) -> None:
         "num_classes": ds.num_classes,
         "size": args.size,
         "params": trainable_parameter_count(model),
+        **volume_and_area(model),
         "builder": arch.builder,
         "extends": arch.extends,
         "experiments": arch.experiments,

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data.adapt import adapt_inputs, adaptation_rule
+from harness.data.adapt import adapt_inputs
 from harness.data.load import load_dataset
 from harness.models.build import build_architecture, trainable_parameter_count
+from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import RegistryError, compatible, load_registries
 from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
 from tests.conftest import REPO
@@ -40,7 +41,7 @@ def test_every_architecture_runs_on_some_embedded_dataset():
 def test_tiny_build_forward_backward(arch: str, dataset: str):
     a, d = _REG.architectures[arch], _REG.datasets[dataset]
     data = load_dataset(dataset, d, "data")
-    x = torch.from_numpy(adapt_inputs(data.inputs[:16], adaptation_rule(d.modality, a.input)))
+    x = torch.from_numpy(adapt_inputs(data.inputs[:16], plan_adaptation(d, a)))
     torch.manual_seed(0)
     model = build_architecture(a, d, "tiny")
     logits = model(x)
@@ -213,7 +214,7 @@ def test_incompatible_explicit_selection(registry_copy: Path):
     )
     msg = _problems(registry_copy)
     assert (
-        "entry 'micro', field 'train.architectures': 'cnn_small' takes image input and 'blobs' is vector data"
+        "entry 'micro', field 'train.architectures': 'cnn_small' cannot take any of ['blobs']: no declared rule adapts vector data"
         in msg
     )
 

@@ -1,31 +1,32 @@
-"""Declared rules that feed a dataset's samples to an architecture's input kind."""
+"""Apply a declared adaptation (``harness.registry.adaptation``) to a batch of samples."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from harness.registry.schema import INPUT_ADAPTERS
+from harness.registry.adaptation import Adaptation
 
 
-def adaptation_rule(modality: str, arch_input: str) -> str:
-    """The rule joining a dataset modality to an architecture input, or a clear error."""
-    try:
-        return INPUT_ADAPTERS[(modality, arch_input)]
-    except KeyError:
-        raise ValueError(
-            f"no declared rule adapts {modality} data to an architecture taking {arch_input} input"
-        ) from None
+def adapt_inputs(inputs: np.ndarray, adaptation: Adaptation) -> np.ndarray:
+    """Samples (N, *dataset_shape) float32 → (N, *adaptation.shape) float32."""
+    out = inputs
+    for step in adaptation.steps:
+        if step == "flatten":
+            out = out.reshape(len(out), -1)
+        elif step == "repeat_channels":
+            out = np.repeat(out, adaptation.shape[0], axis=1)
+        elif step == "resize":
+            import torch
+            import torch.nn.functional as F
 
-
-def adapt_inputs(inputs: np.ndarray, rule: str) -> np.ndarray:
-    """Apply a rule to a batch of samples, shape (N, *sample_shape)."""
-    if rule == "identity":
-        return inputs
-    if rule == "flatten":
-        return inputs.reshape(len(inputs), -1)
-    raise ValueError(f"unknown adaptation rule {rule!r}")
-
-
-def adapted_shape(shape: list[int], rule: str) -> list[int]:
-    """Sample shape after a rule."""
-    return [int(np.prod(shape))] if rule == "flatten" else list(shape)
+            size = adaptation.shape[1]
+            with torch.no_grad():
+                out = F.interpolate(
+                    torch.from_numpy(np.ascontiguousarray(out)),
+                    size=(size, size),
+                    mode="bilinear",
+                    align_corners=False,
+                ).numpy()
+        else:
+            raise ValueError(f"unknown adaptation step {step!r}")
+    return np.ascontiguousarray(out, dtype=np.float32)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from torch import nn
 
-from harness.data.adapt import adaptation_rule, adapted_shape
+from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import resolve_code_ref
 from harness.registry.schema import ArchitectureEntry, DatasetEntry
 
@@ -16,8 +16,7 @@ def builder_kwargs(
 ) -> dict[str, object]:
     """The keyword arguments the builder is called with: entry kwargs (+ tiny overrides) plus the
     dataset-derived inputs of the architecture's input kind."""
-    rule = adaptation_rule(dataset.modality, arch.input)
-    shape = adapted_shape(dataset.shape, rule)
+    shape = plan_adaptation(dataset, arch).shape
     kwargs: dict[str, object] = dict(arch.kwargs)
     if size == "tiny":
         kwargs.update(arch.tiny)

@@ -28,8 +28,8 @@ def parse_pair(key: str) -> Pair:
 def train_pairs(reg: Registries, profile: str) -> list[Pair]:
     """Architectures × datasets of the profile's ``train`` selection.
 
-    With ``architectures: all`` only compatible pairs are kept (an explicit incompatible pair is a
-    registry error); order follows the registry files, so names are stable under reordering.
+    Only pairs joined by a declared adaptation rule are kept (an explicitly listed architecture that
+    can take none of the datasets is a registry error). Names do not depend on the order of entries.
     """
     if profile not in reg.profiles:
         raise ParamsError(

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from harness.registry.schema import (
     BUILDER_INPUTS,
     ENTRY_MODELS,
-    INPUT_ADAPTERS,
     KEY_PATTERN,
     REGISTRY_FILES,
     ArchitectureEntry,
@@ -217,9 +216,20 @@ def _check_callable(
         )
 
 
+def incompatibility(arch: ArchitectureEntry, dataset: DatasetEntry) -> str | None:
+    """Why no declared adaptation rule feeds this dataset to this architecture (None when one does)."""
+    from harness.registry.adaptation import IncompatibleInput, plan_adaptation
+
+    try:
+        plan_adaptation(dataset, arch)
+    except IncompatibleInput as err:
+        return str(err)
+    return None
+
+
 def compatible(arch: ArchitectureEntry, dataset: DatasetEntry) -> bool:
     """Whether a declared adaptation rule feeds this dataset to this architecture."""
-    return (dataset.modality, arch.input) in INPUT_ADAPTERS
+    return incompatibility(arch, dataset) is None
 
 
 def load_registries(
@@ -358,16 +368,16 @@ def _check_profiles(
                                 f"expected keys of registry/{REGISTRY_FILES[registry]}, got unknown {k!r}",
                             )
                         )
-            if sel.architectures != "all":
-                for a in sel.architectures:
-                    for d in sel.datasets:
-                        if a in archs and d in datasets and not compatible(archs[a], datasets[d]):
-                            problems.append(
-                                Problem(
-                                    pfile,
-                                    name,
-                                    f"{stage}.architectures",
-                                    f"{a!r} takes {archs[a].input} input and {d!r} is {datasets[d].modality}"
-                                    " data: no declared adaptation rule joins them",
-                                )
-                            )
+            # an explicitly listed architecture must be able to take at least one selected dataset
+            # (pairs without a declared rule are skipped, as with `all`)
+            for a in [] if sel.architectures == "all" else sel.architectures:
+                known = [d for d in sel.datasets if d in datasets]
+                if a in archs and known and not any(compatible(archs[a], datasets[d]) for d in known):
+                    problems.append(
+                        Problem(
+                            pfile,
+                            name,
+                            f"{stage}.architectures",
+                            f"{a!r} cannot take any of {known}: {incompatibility(archs[a], datasets[known[0]])}",
+                        )
+                    )

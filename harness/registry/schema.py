@@ -32,6 +32,10 @@ class ArchitectureEntry(StrictModel):
     """Architecture family (mlp, cnn, resnet, vit, rnn, transformer, gnn, ...)."""
     input: Modality
     """The input kind the network consumes; the harness adapts datasets by a declared rule."""
+    image_channels: int | None = Field(default=None, ge=1)
+    """Image input: channels the network takes (grayscale data is repeated to match); None = the data's."""
+    image_size: int | None = Field(default=None, ge=1)
+    """Image input: square resolution the network takes (data is resized to it); None = the data's."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Keyword arguments of the builder at full (research-plan) size."""
     tiny: dict[str, Any] = Field(default_factory=dict)
@@ -157,7 +161,7 @@ BUILDER_INPUTS: dict[str, tuple[str, ...]] = {
 }
 """Arguments the harness passes to every builder of an input kind, from the dataset entry."""
 
-INPUT_ADAPTERS: dict[tuple[str, str], str] = {
+INPUT_ADAPTERS: dict[tuple[str, str], str] = {  # modalities that can be joined at all
     ("vector", "vector"): "identity",
     ("image", "image"): "identity",
     ("sequence", "sequence"): "identity",

@@ -13,13 +13,14 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.data.adapt import adapt_inputs, adaptation_rule
+from harness.data.adapt import adapt_inputs
 from harness.data.arrays import split_dataset
 from harness.data.load import load_dataset
 from harness.params import read_section
 from harness.pipeline.paths import data_manifest, train_dir
 from harness.pipeline.provenance import Provenance, device_description
 from harness.pipeline.selection import parse_pair
+from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import Problem, RegistryError, load_registries, resolve_code_ref
 from harness.stages.common import MISSING_ENTRY, cache_root, code_version, stable_hash, stage_main, write_json
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             raise RegistryError([Problem(f"registry/{registry}.yaml", key, None, MISSING_ENTRY)])
     runtime, cfg, data_params = read_section("runtime"), read_section("train"), read_section("data")
     arch, ds = reg.architectures[pair.arch], reg.datasets[pair.dataset]
-    rule = adaptation_rule(ds.modality, arch.input)
+    adaptation = plan_adaptation(ds, arch)
 
     import torch
     from dvclive import Live
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     idx = split_dataset(data, ds.split.val_fraction, ds.split.test_fraction, seed=runtime.seed)
     device = resolve_device(runtime.device)
     make_deterministic(runtime.seed, runtime.deterministic)
-    inputs = torch.from_numpy(adapt_inputs(data.inputs, rule))
+    inputs = torch.from_numpy(adapt_inputs(data.inputs, adaptation))
     targets = torch.from_numpy(data.targets)
 
     def split(rows) -> Split:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         device=device_description(device),
         seed=runtime.seed,
         resumed_from_epoch=result.resumed_from_epoch,
-        adaptation=rule,
+        adaptation=list(adaptation.steps),
         split_sizes={"train": len(idx.train), "val": len(idx.val), "test": len(idx.test)},
     )
     prov.write(out / "provenance.json")
