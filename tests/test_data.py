@@ -106,3 +106,72 @@ def test_manifests_change_with_content(tmp_path: Path):
     fp = array_fingerprint(data)
     data.inputs[0, 0] += 1
     assert array_fingerprint(data)["sha256"] != fp["sha256"] and fp["samples"] == 200
+
+
+def _write_image(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+
+
+def test_cub200_reads_its_metadata_files_and_official_split(tmp_path: Path):
+    from harness.data.images import load_cub200
+
+    folder = tmp_path / "CUB_200_2011"
+    rows = [(1, "001.Albatross/a.jpg", 1, 1), (2, "001.Albatross/b.jpg", 1, 0), (3, "002.Auklet/c.jpg", 2, 1)]
+    for _, rel, label, _ in rows:
+        _write_image(folder / "images" / rel, (255, 0, 0) if label == 1 else (0, 0, 255))
+    (folder / "images.txt").write_text("".join(f"{i} {rel}\n" for i, rel, _, _ in rows))
+    (folder / "image_class_labels.txt").write_text("".join(f"{i} {lab}\n" for i, _, lab, _ in rows))
+    (folder / "train_test_split.txt").write_text("".join(f"{i} {tr}\n" for i, _, _, tr in rows))
+    data = load_cub200(folder, image_size=8)
+    assert data.inputs.shape == (3, 3, 8, 8) and data.inputs.dtype == np.float32
+    assert data.targets.tolist() == [0, 0, 1] and data.official_test.tolist() == [False, True, False]
+    np.testing.assert_allclose(data.inputs[0, :, 4, 4], [1.0, 0.0, 0.0], atol=0.02)  # red stays red
+    np.testing.assert_allclose(data.inputs[2, :, 4, 4], [0.0, 0.0, 1.0], atol=0.02)
+    (folder / "train_test_split.txt").write_text("1 1\n2 0\n")
+    with pytest.raises(MissingDataError, match="different image ids"):
+        load_cub200(folder, image_size=8)
+
+
+def test_resisc45_reads_class_folders_in_sorted_order(tmp_path: Path):
+    from harness.data.images import load_resisc45
+
+    folder = tmp_path / "NWPU-RESISC45"
+    for name, color in (("beach", (0, 255, 0)), ("airplane", (255, 255, 255))):
+        for i in (1, 2):
+            _write_image(folder / name / f"{name}_{i:03d}.jpg", color, size=(256, 256))
+    data = load_resisc45(folder, image_size=16)
+    assert data.inputs.shape == (4, 3, 16, 16) and data.official_test is None
+    assert data.targets.tolist() == [0, 0, 1, 1]  # airplane < beach
+    assert data.inputs[0].min() > 0.95 and data.inputs[2, 1].mean() > 0.95
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(MissingDataError, match="no class folders"):
+        load_resisc45(empty, image_size=16)
+
+
+def test_class_subset_relabels_in_listed_order():
+    from harness.data.arrays import class_subset
+
+    data = ArrayDataset(np.arange(6, dtype=np.float32)[:, None], np.array([0, 1, 2, 3, 2, 0]))
+    task = class_subset(data, [2, 0])
+    assert task.targets.tolist() == [1, 0, 0, 1] and task.inputs[:, 0].tolist() == [0, 2, 4, 5]
+
+
+def test_random_label_variant_draws_uniform_seeded_labels(registries):
+    entry = registries.datasets["blobs_random"]
+    assert entry.extends == "blobs" and entry.kwargs == registries.datasets["blobs"].kwargs
+    a = load_dataset("blobs_random", entry, "data")
+    b = load_dataset("blobs_random", entry, "data")
+    clean = load_dataset("blobs", registries.datasets["blobs"], "data")
+    assert np.array_equal(a.targets, b.targets) and np.array_equal(a.inputs, clean.inputs)
+    assert 0.15 < (a.targets == clean.targets).mean() < 0.35  # chance agreement is 1/4
+    assert np.bincount(a.targets).min() > 400
+
+
+def test_every_classification_dataset_declares_disjoint_tasks(registries):
+    for key, entry in registries.datasets.items():
+        assert entry.tasks is not None, key
+        assert not set(entry.tasks.task_a) & set(entry.tasks.task_b)

@@ -229,7 +229,8 @@ def test_all_problems_reported_at_once(registry_copy: Path):
     _edit(registry_copy, "architectures.yaml", "    family: cnn\n", "")
     _edit(registry_copy, "datasets.yaml", "    num_classes: 4\n", "    num_classes: 1\n")
     msg = _problems(registry_copy)
-    assert "(2 problem(s))" in msg
+    # the broken base also breaks its variant blobs_random, which is reported under its own name
+    assert "(3 problem(s))" in msg and "entry 'blobs_random', field 'num_classes'" in msg
 
 
 def test_missing_file_and_bad_yaml(registry_copy: Path):
@@ -237,3 +238,17 @@ def test_missing_file_and_bad_yaml(registry_copy: Path):
     (registry_copy / "datasets.yaml").write_text("datasets: [unclosed\n")
     msg = _problems(registry_copy)
     assert "measurements.yaml: file not found" in msg and "datasets.yaml: not valid YAML" in msg
+
+
+def test_overlapping_or_out_of_range_tasks(registry_copy: Path):
+    _edit(
+        registry_copy,
+        "datasets.yaml",
+        "tasks: {task_a: [0, 1], task_b: [2, 3]}",
+        "tasks: {task_a: [0, 1], task_b: [1, 3]}",
+    )
+    assert "entry 'blobs', field 'tasks': Value error, task_a and task_b share classes [1]" in _problems(
+        registry_copy
+    )
+    _edit(registry_copy, "datasets.yaml", "task_b: [1, 3]}", "task_b: [2, 7]}")
+    assert "entry 'blobs', field 'tasks': classes [7] are not below num_classes=4" in _problems(registry_copy)

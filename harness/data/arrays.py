@@ -61,3 +61,18 @@ def split_dataset(
     val_share = val_fraction * len(all_idx) / len(rest)
     train, val = _stratified_take(rest, data.targets, min(val_share, 0.9), rng)
     return SplitIndices(train, val, np.sort(test))
+
+
+def class_subset(data: ArrayDataset, classes: list[int]) -> ArrayDataset:
+    """Samples of ``classes`` only, relabelled 0..len(classes)-1 in the listed order (a continual task)."""
+    mapping = np.full(int(data.targets.max()) + 1, -1, dtype=np.int64)
+    mapping[np.asarray(classes)] = np.arange(len(classes))
+    keep = np.isin(data.targets, classes)
+    official = None if data.official_test is None else data.official_test[keep]
+    return ArrayDataset(data.inputs[keep], mapping[data.targets[keep]], official)
+
+
+def randomize_labels(data: ArrayDataset, num_classes: int, seed: int) -> ArrayDataset:
+    """Every label replaced by one drawn uniformly from ``num_classes`` (seeded): memorization data."""
+    labels = np.random.default_rng(seed).integers(0, num_classes, size=len(data.targets), dtype=np.int64)
+    return ArrayDataset(data.inputs, labels, data.official_test)

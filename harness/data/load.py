@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.data.arrays import ArrayDataset
+from harness.data.arrays import ArrayDataset, randomize_labels
 from harness.data.errors import MissingDataError
 from harness.registry.load import Problem, RegistryError, resolve_code_ref
 from harness.registry.schema import DatasetEntry
@@ -56,6 +56,8 @@ def load_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> ArrayD
             "split.official_test_samples",
             f"declared {entry.split.official_test_samples}, the loader's official test split has {official}",
         )
+    if entry.random_labels is not None:
+        data = randomize_labels(data, entry.num_classes, entry.random_labels)
     if int(data.targets.max()) >= entry.num_classes or int(data.targets.min()) < 0:
         _mismatch(
             key,

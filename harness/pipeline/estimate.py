@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from harness.params import SurveyParams
 from harness.pipeline.selection import train_pairs
+from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import Registries
 
 COST_FILES = {"cpu": "docs/benchmarks.json", "cuda": "docs/benchmarks-cuda.json"}
@@ -28,8 +29,11 @@ class StageCost(NamedTuple):
     """None when no step cost was measured for this (architecture, dataset, size) on the device."""
 
 
-def load_step_costs(path: str | Path) -> tuple[dict[tuple[str, str, str], tuple[float, int]], str]:
-    """(architecture, dataset, size) -> (seconds per harness step, batch measured), and the device name."""
+StepKey = tuple[str, str, tuple[int, ...]]
+
+
+def load_step_costs(path: str | Path) -> tuple[dict[StepKey, tuple[float, int]], str]:
+    """(architecture, size, input shape) -> (seconds per harness step, batch measured), and the device."""
     path = Path(path)
     if not path.exists():
         return {}, ""
@@ -37,7 +41,7 @@ def load_step_costs(path: str | Path) -> tuple[dict[tuple[str, str, str], tuple[
     machine = data.get("machine", {})
     device = str(machine.get("gpu") or machine.get("cpu_model") or machine.get("cpu") or "")
     costs = {
-        (r["architecture"], r["dataset"], r["size"]): (r["harness_step_ms"] / 1e3, int(r["batch"]))
+        (r["architecture"], r["size"], tuple(r["shape"])): (r["harness_step_ms"] / 1e3, int(r["batch"]))
         for r in data.get("steps", [])
     }
     return costs, device
@@ -53,7 +57,8 @@ def estimate_train(
     for pair in train_pairs(reg, params.survey.profile):
         ds = reg.datasets[pair.dataset]
         steps = cfg.epochs * math.ceil(ds.split.train_samples(ds.samples) / cfg.batch_size)
-        measured = costs.get((pair.arch, pair.dataset, cfg.size))
+        shape = tuple(plan_adaptation(ds, reg.architectures[pair.arch]).shape)
+        measured = costs.get((pair.arch, cfg.size, shape))
         seconds = None if measured is None else steps * measured[0] * cfg.batch_size / measured[1]
         out.append(StageCost(f"train@{pair.key}", steps, seconds))
     return out

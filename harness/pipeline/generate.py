@@ -77,7 +77,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         code = _entry_code(reg, [entry.loader], data_common, repo)
         # a real dataset's folder is a dep (DVC re-hashes it only when mtimes change), so new files re-run it
         folder = [] if entry.embedded else [f"${{data.root}}/{entry.data_dir}"]
-        data_items[d] = {"code": code + folder}
+        data_items[d] = {"code": code + folder, "entry": _pad(reg.lineage("datasets", d), 2)}
     if data_items:
         width = max(len(v["code"]) for v in data_items.values()) or 1
         for item in data_items.values():
@@ -87,7 +87,15 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             "do": {
                 "cmd": "python -m harness.stages.data ${key}",
                 "deps": [CHECK_OUT, *sorted(data_common), *[f"${{item.code[{i}]}}" for i in range(width)]],
-                "params": [{_registry_file(reg, "datasets"): ["datasets.${key}"]}, "data"],
+                "params": [
+                    {
+                        _registry_file(reg, "datasets"): [
+                            "datasets.${item.entry[0]}",
+                            "datasets.${item.entry[1]}",
+                        ]
+                    },
+                    "data",
+                ],
                 "outs": [data_manifest("${key}"), f"{data_dir('${key}')}/provenance.json"],
             },
         }
@@ -100,6 +108,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         train_items[p.key] = {
             "arch": reg.lineage("architectures", p.arch),
             "dataset": p.dataset,
+            "dataset_entry": _pad(reg.lineage("datasets", p.dataset), 2),
             "code": _entry_code(reg, refs, train_common, repo),
         }
     if train_items:
@@ -113,7 +122,10 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
                 "architectures.${item.arch[0]}",
                 "architectures.${item.arch[1]}",
             ],
-            _registry_file(reg, "datasets"): ["datasets.${item.dataset}"],
+            _registry_file(reg, "datasets"): [
+                "datasets.${item.dataset_entry[0]}",
+                "datasets.${item.dataset_entry[1]}",
+            ],
         }
         if sel.measurements:
             registry_params[_registry_file(reg, "measurements")] = [

@@ -274,6 +274,17 @@ def load_registries(
                     "an embedded dataset has no official test split: give a fraction in (0, 1)",
                 )
             )
+        if ds.tasks is not None:
+            outside = sorted(c for c in ds.tasks.task_a + ds.tasks.task_b if c >= ds.num_classes)
+            if outside:
+                problems.append(
+                    Problem(
+                        str(root / REGISTRY_FILES["datasets"]),
+                        key,
+                        "tasks",
+                        f"classes {outside} are not below num_classes={ds.num_classes}",
+                    )
+                )
         if ds.split.official_test_samples is not None and ds.split.official_test_samples >= ds.samples:
             problems.append(
                 Problem(

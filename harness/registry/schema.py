@@ -72,6 +72,24 @@ class SplitSpec(StrictModel):
         return samples - test - round(self.val_fraction * samples)
 
 
+class ContinualSplit(StrictModel):
+    """Two disjoint class subsets: task A, then task B, each relabelled 0..n-1 in the listed order."""
+
+    task_a: list[int] = Field(min_length=2)
+    """Classes of task A (original labels)."""
+    task_b: list[int] = Field(min_length=2)
+    """Classes of task B (original labels)."""
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ContinualSplit:
+        for name, classes in (("task_a", self.task_a), ("task_b", self.task_b)):
+            if len(set(classes)) != len(classes) or min(classes) < 0:
+                raise ValueError(f"{name} must list distinct non-negative class labels")
+        if set(self.task_a) & set(self.task_b):
+            raise ValueError(f"task_a and task_b share classes {sorted(set(self.task_a) & set(self.task_b))}")
+        return self
+
+
 class DatasetEntry(StrictModel):
     """One dataset: its loader, what a sample looks like, and how it is split."""
 
@@ -95,6 +113,12 @@ class DatasetEntry(StrictModel):
     """Real datasets: folder under ``data.root`` holding the files (hashed into the manifest)."""
     source: str = ""
     """Real datasets: where to obtain the files and how to lay them out."""
+    tasks: ContinualSplit | None = None
+    """Continual-learning split into task A and task B (sequential-forgetting experiments)."""
+    random_labels: int | None = None
+    """Replace every label by one drawn uniformly from the classes with this seed (memorization)."""
+    extends: Key | None = None
+    """Base entry this variant extends (one level deep), e.g. a random-label variant."""
     version: int = 1
     """Bump to invalidate every cached result that uses this dataset."""
     description: str = ""
