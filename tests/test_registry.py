@@ -86,12 +86,6 @@ def _problems(reg_dir: Path) -> str:
     return str(info.value)
 
 
-def test_unknown_key(registry_copy: Path):
-    _edit(registry_copy, "architectures.yaml", "    family: cnn\n", "    family: cnn\n    widht: 3\n")
-    msg = _problems(registry_copy)
-    assert re.search(r"architectures\.yaml: entry 'cnn_small', field 'widht': unknown key", msg)
-
-
 def test_duplicate_key_is_detected(registry_copy: Path):
     path = registry_copy / "architectures.yaml"
     text = path.read_text()
@@ -110,121 +104,6 @@ def test_duplicate_nested_key_reports_both_lines(tmp_path: Path):
     assert info.value.first_line == 2 and info.value.second_line == 4
 
 
-def test_missing_field(registry_copy: Path):
-    _edit(registry_copy, "architectures.yaml", "    family: cnn\n", "")
-    assert "entry 'cnn_small', field 'family': Field required" in _problems(registry_copy)
-
-
-def test_wrong_type(registry_copy: Path):
-    _edit(registry_copy, "datasets.yaml", "    num_classes: 4\n", "    num_classes: four\n")
-    msg = _problems(registry_copy)
-    assert "datasets.yaml: entry 'blobs', field 'num_classes'" in msg and "'four'" in msg
-
-
-def test_builder_module_that_does_not_import(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "architectures.yaml",
-        "harness.models.cnn:build_conv_net",
-        "harness.models.nope:build_conv_net",
-    )
-    msg = _problems(registry_copy)
-    assert "entry 'cnn_small', field 'builder': cannot import 'harness.models.nope:build_conv_net'" in msg
-
-
-def test_builder_function_that_does_not_exist(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "architectures.yaml",
-        "harness.models.cnn:build_conv_net",
-        "harness.models.cnn:build_convnet",
-    )
-    assert "field 'builder': cannot import 'harness.models.cnn:build_convnet' (AttributeError" in _problems(
-        registry_copy
-    )
-
-
-def test_builder_argument_it_does_not_take(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "architectures.yaml",
-        "kwargs: {channels: [32, 64, 128], hidden: 256}",
-        "kwargs: {channels: [32, 64, 128], hidden: 256, dropout: 0.1}",
-    )
-    assert (
-        "entry 'cnn_small', field 'builder': harness.models.cnn:build_conv_net does not accept argument(s) ['dropout']"
-        in _problems(registry_copy)
-    )
-
-
-def test_malformed_code_reference(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "architectures.yaml",
-        "harness.models.cnn:build_conv_net",
-        "harness.models.cnn.build_conv_net",
-    )
-    assert "entry 'cnn_small', field 'builder': String should match pattern" in _problems(registry_copy)
-
-
-def test_reference_to_missing_entry(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "architectures.yaml",
-        "extends: mlp_2\n    kwargs: {depth: 4}",
-        "extends: mlp_3\n    kwargs: {depth: 4}",
-    )
-    assert "entry 'mlp_4', field 'extends': expected the key of an existing entry, got 'mlp_3'" in _problems(
-        registry_copy
-    )
-
-
-def test_profile_selecting_missing_dataset(registry_copy: Path):
-    _edit(registry_copy, "surveys.yaml", "datasets: [digits, blobs]", "datasets: [digits, blobz]")
-    assert (
-        "surveys.yaml: entry 'embedded', field 'train.datasets': expected keys of "
-        "registry/datasets.yaml, got unknown 'blobz'"
-    ) in _problems(registry_copy)
-
-
-def test_variant_of_a_variant_is_refused(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "architectures.yaml",
-        "extends: mlp_2\n    kwargs: {depth: 8}",
-        "extends: mlp_4\n    kwargs: {depth: 8}",
-    )
-    assert (
-        "entry 'mlp_8', field 'extends': base 'mlp_4' is itself a variant; one level deep only"
-        in _problems(registry_copy)
-    )
-
-
-def test_bad_entry_key(registry_copy: Path):
-    _edit(registry_copy, "architectures.yaml", "  cnn_small:", "  CNN-small:")
-    assert "entry 'CNN-small': entry key must match" in _problems(registry_copy)
-
-
-def test_incompatible_explicit_selection(registry_copy: Path):
-    _edit(
-        registry_copy,
-        "surveys.yaml",
-        "      architectures: all\n      datasets: [blobs]",
-        "      architectures: [cnn_small]\n      datasets: [blobs]",
-    )
-    msg = _problems(registry_copy)
-    assert (
-        "entry 'micro', field 'train.architectures': 'cnn_small' cannot take any of ['blobs']: no declared rule adapts vector data"
-        in msg
-    )
-
-
-def test_profile_params_are_validated(registry_copy: Path):
-    _edit(registry_copy, "surveys.yaml", "epochs: 3\n", "epochs: -3\n")
-    msg = _problems(registry_copy)
-    assert "surveys.yaml: entry 'micro', field 'params'" in msg and "field 'train.epochs'" in msg
-
-
 def test_all_problems_reported_at_once(registry_copy: Path):
     _edit(registry_copy, "architectures.yaml", "    family: cnn\n", "")
     _edit(registry_copy, "datasets.yaml", "    num_classes: 4\n", "    num_classes: 1\n")
@@ -240,15 +119,106 @@ def test_missing_file_and_bad_yaml(registry_copy: Path):
     assert "measurements.yaml: file not found" in msg and "datasets.yaml: not valid YAML" in msg
 
 
-def test_overlapping_or_out_of_range_tasks(registry_copy: Path):
-    _edit(
-        registry_copy,
+# (file, text to replace, replacement, message that must appear) — one row per kind of bad input
+BAD_INPUTS = {
+    "unknown key": (
+        "architectures.yaml",
+        "    family: cnn\n",
+        "    family: cnn\n    widht: 3\n",
+        "architectures.yaml: entry 'cnn_small', field 'widht': unknown key",
+    ),
+    "missing field": (
+        "architectures.yaml",
+        "    family: cnn\n",
+        "",
+        "entry 'cnn_small', field 'family': Field required",
+    ),
+    "wrong type": (
         "datasets.yaml",
-        "tasks: {task_a: [0, 1], task_b: [2, 3]}",
-        "tasks: {task_a: [0, 1], task_b: [1, 3]}",
-    )
-    assert "entry 'blobs', field 'tasks': Value error, task_a and task_b share classes [1]" in _problems(
-        registry_copy
-    )
-    _edit(registry_copy, "datasets.yaml", "task_b: [1, 3]}", "task_b: [2, 7]}")
-    assert "entry 'blobs', field 'tasks': classes [7] are not below num_classes=4" in _problems(registry_copy)
+        "    num_classes: 4\n",
+        "    num_classes: four\n",
+        "datasets.yaml: entry 'blobs', field 'num_classes': Input should be a valid integer",
+    ),
+    "builder module does not import": (
+        "architectures.yaml",
+        "harness.models.cnn:build_conv_net",
+        "harness.models.nope:build_conv_net",
+        "entry 'cnn_small', field 'builder': cannot import 'harness.models.nope:build_conv_net'",
+    ),
+    "builder function does not exist": (
+        "architectures.yaml",
+        "harness.models.cnn:build_conv_net",
+        "harness.models.cnn:build_convnet",
+        "field 'builder': cannot import 'harness.models.cnn:build_convnet' (AttributeError",
+    ),
+    "builder argument it does not take": (
+        "architectures.yaml",
+        "hidden: 256}",
+        "hidden: 256, dropout: 0.1}",
+        "entry 'cnn_small', field 'builder': harness.models.cnn:build_conv_net does not accept argument(s) "
+        "['dropout']",
+    ),
+    "malformed code reference": (
+        "architectures.yaml",
+        "harness.models.cnn:build_conv_net",
+        "harness.models.cnn.build_conv_net",
+        "entry 'cnn_small', field 'builder': String should match pattern",
+    ),
+    "reference to a missing entry": (
+        "architectures.yaml",
+        "extends: mlp_2\n    kwargs: {depth: 4}",
+        "extends: mlp_3\n    kwargs: {depth: 4}",
+        "entry 'mlp_4', field 'extends': expected the key of an existing entry, got 'mlp_3'",
+    ),
+    "profile selects a missing dataset": (
+        "surveys.yaml",
+        "datasets: [digits, blobs]",
+        "datasets: [digits, blobz]",
+        "surveys.yaml: entry 'embedded', field 'train.datasets': expected keys of registry/datasets.yaml, "
+        "got unknown 'blobz'",
+    ),
+    "variant of a variant": (
+        "architectures.yaml",
+        "extends: mlp_2\n    kwargs: {depth: 8}",
+        "extends: mlp_4\n    kwargs: {depth: 8}",
+        "entry 'mlp_8', field 'extends': base 'mlp_4' is itself a variant; one level deep only",
+    ),
+    "bad entry key": (
+        "architectures.yaml",
+        "  cnn_small:",
+        "  CNN-small:",
+        "entry 'CNN-small': entry key must match",
+    ),
+    "architecture that takes none of the datasets": (
+        "surveys.yaml",
+        "      architectures: all\n      datasets: [blobs]",
+        "      architectures: [cnn_small]\n      datasets: [blobs]",
+        "entry 'micro', field 'train.architectures': 'cnn_small' cannot take any of ['blobs']: no declared "
+        "rule adapts vector data",
+    ),
+    "profile params": (
+        "surveys.yaml",
+        "epochs: 3\n",
+        "epochs: -3\n",
+        "surveys.yaml: entry 'micro', field 'params': - field 'train.epochs'",
+    ),
+    "overlapping tasks": (
+        "datasets.yaml",
+        "task_b: [2, 3]}",
+        "task_b: [1, 3]}",
+        "entry 'blobs', field 'tasks': Value error, task_a and task_b share classes [1]",
+    ),
+    "task class out of range": (
+        "datasets.yaml",
+        "task_b: [2, 3]}",
+        "task_b: [2, 7]}",
+        "entry 'blobs', field 'tasks': classes [7] are not below num_classes=4",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_gets_one_clear_message(case: str, registry_copy: Path):
+    file, old, new, expected = BAD_INPUTS[case]
+    _edit(registry_copy, file, old, new)
+    assert expected in _problems(registry_copy)
