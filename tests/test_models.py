@@ -37,3 +37,40 @@ def test_conv_net_shapes_and_count():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
     convs = (3 * 4 * 9 + 2 * 4) + (4 * 8 * 9 + 2 * 8)
     assert trainable_parameter_count(model) == convs + (8 * 6 + 6) + (6 * 5 + 5)
+
+
+def test_constant_volume_width_solver():
+    from harness.models.mlp import build_mlp_constant_volume, mlp_parameter_count, mlp_width_for_volume
+
+    for depth in (1, 2, 4, 8, 16):
+        w = mlp_width_for_volume(64, 10, depth, 1_000_000)
+        count = mlp_parameter_count(64, 10, depth, w)
+        assert abs(count - 1_000_000) / 1_000_000 < 0.01
+        # no other width is closer to the target
+        assert all(
+            abs(mlp_parameter_count(64, 10, depth, v) - 1_000_000) >= abs(count - 1_000_000)
+            for v in (w - 1, w + 1)
+        )
+        model = build_mlp_constant_volume(64, 10, depth, 1_000_000)
+        assert trainable_parameter_count(model) == count
+
+
+def test_plain_twins_have_the_same_widths_without_skips(registries):
+    from harness.models.build import build_architecture
+
+    ds = registries.datasets["cifar10"]
+    for twin, base in (("wrn_16_8_plain", "wrn_16_8"), ("resnet18_plain", "resnet18")):
+        a = build_architecture(registries.architectures[twin], ds, "tiny")
+        b = build_architecture(registries.architectures[base], ds, "tiny")
+        convs_a = [
+            m.weight.shape for m in a.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+        ]
+        convs_b = [
+            m.weight.shape for m in b.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+        ]
+        assert convs_a == convs_b  # same depth and widths
+        assert trainable_parameter_count(a) < trainable_parameter_count(
+            b
+        )  # only the 1x1 projections are gone
+        x = torch.randn(2, 3, 32, 32)
+        assert a(x).shape == b(x).shape == (2, 10)

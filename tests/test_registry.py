@@ -191,7 +191,7 @@ BAD_INPUTS = {
     ),
     "architecture that takes none of the datasets": (
         "surveys.yaml",
-        "      architectures: all\n      datasets: [blobs]",
+        "      architectures: all\n      experiments: [phi]\n      datasets: [blobs]",
         "      architectures: [cnn_small]\n      datasets: [blobs]",
         "entry 'micro', field 'train.architectures': 'cnn_small' cannot take any of ['blobs']: no declared "
         "rule adapts vector data",

@@ -41,13 +41,18 @@ def build_wrn(
     width: int = 10,
     dropout: float = 0.0,
     skip: bool = True,
+    base_width: int = 16,
 ) -> nn.Module:
-    """WRN-``depth``-``width``; ``skip=False`` removes every residual addition (the plain twin)."""
+    """WRN-``depth``-``width``; ``skip=False`` removes every residual addition (the plain twin).
+
+    ``base_width`` (16 in the paper) scales every stage (b, b·k, 2b·k, 4b·k): the tiny build shrinks it
+    and keeps depth and k, so a sweep over d and k keeps its shape at CPU size.
+    """
     if (depth - 4) % 6 != 0 or depth < 10:
         raise ValueError(f"WRN depth must be 6n + 4 with n >= 1, got {depth}")
     del image_size
     n = (depth - 4) // 6
-    widths = [16, 16 * width, 32 * width, 64 * width]
+    widths = [base_width, base_width * width, 2 * base_width * width, 4 * base_width * width]
     layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
     c_in = widths[0]
     for stage in range(3):

@@ -38,6 +38,8 @@ def train_pairs(reg: Registries, profile: str) -> list[Pair]:
         )
     sel = reg.profiles[profile].train
     archs = list(reg.architectures) if sel.architectures == "all" else sel.architectures
+    if sel.experiments:
+        archs = [a for a in archs if set(reg.architectures[a].experiments) & set(sel.experiments)]
     return [
         Pair(a, d) for d in sel.datasets for a in archs if compatible(reg.architectures[a], reg.datasets[d])
     ]

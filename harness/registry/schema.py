@@ -145,6 +145,8 @@ class Selection(StrictModel):
 
     architectures: Literal["all"] | list[Key]
     """``all`` (every entry whose input is compatible with the dataset) or an explicit list."""
+    experiments: list[Experiment] = Field(default_factory=list)
+    """When given, keep only architectures that belong to one of these experiments."""
     datasets: list[Key] = Field(min_length=1)
     """Datasets to cross with the architectures."""
     measurements: list[Key] = Field(default_factory=list)
