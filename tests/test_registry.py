@@ -18,7 +18,7 @@ from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
 from tests.conftest import REPO
 
 _REG = load_registries(REPO / "registry", check_code=False)
-EMBEDDED = [k for k, d in _REG.datasets.items() if d.embedded]
+EMBEDDED = [k for k, d in _REG.datasets.items() if d.embedded and not d.extends]
 ARCH_DATA = [
     (a, d)
     for a in _REG.architectures
@@ -58,9 +58,15 @@ def test_tiny_build_forward_backward(arch: str, dataset: str):
 def test_embedded_dataset_matches_its_entry(dataset: str):
     entry = _REG.datasets[dataset]
     data = load_dataset(dataset, entry, "data")
-    assert list(data.inputs.shape[1:]) == entry.shape
-    assert data.inputs.dtype == np.float32 and data.targets.dtype == np.int64
-    assert set(np.unique(data.targets)) == set(range(entry.num_classes))
+    assert list(data.inputs.shape[1:]) == entry.shape and data.targets.dtype == np.int64
+    if entry.modality == "sequence":  # token ids; not every token need follow a window
+        assert (
+            data.inputs.dtype == np.int64 and data.inputs.min() >= 0 and data.inputs.max() < entry.vocab_size
+        )
+        assert set(np.unique(data.targets)) <= set(range(entry.num_classes))
+    else:
+        assert data.inputs.dtype == np.float32
+        assert set(np.unique(data.targets)) == set(range(entry.num_classes))
 
 
 def test_variant_inherits_base_and_overrides_kwargs():

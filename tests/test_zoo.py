@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.measurements.volume_area import connection_weights, volume_and_area
+from harness.measurements.volume_area import connection_layers, connection_weights, volume_and_area
 from harness.models.build import build_architecture
 from harness.models.cnn import build_conv_net
 from harness.models.mlp import build_mlp
@@ -75,17 +75,34 @@ def test_tied_weights_are_counted_once():
 def test_first_and_last_layers_follow_execution_order(key: str):
     """A1 takes the first/last connection layers in registration order; check that execution agrees."""
     arch = _REG.architectures[key]
-    dataset = "digits" if arch.input == "image" else "blobs"
+    dataset = {"image": "digits", "vector": "blobs", "sequence": "char_corpus"}[arch.input]
     torch.manual_seed(0)
     model = build_architecture(arch, _REG.datasets[dataset], "tiny").eval()
-    layers = [m for m in model.modules() if connection_weights(m)]
+    layers = connection_layers(model)
     executed: list[nn.Module] = []
     hooks = [m.register_forward_pre_hook(lambda mod, _: executed.append(mod)) for m in layers]
     shape = [3, 32, 32] if arch.image_size else _REG.datasets[dataset].shape
     if arch.input == "vector" and dataset == "digits":
         shape = [64]
+    ds = _REG.datasets[dataset]
+    x = torch.randint(0, ds.vocab_size, (2, *shape)) if arch.input == "sequence" else torch.randn(2, *shape)
     with torch.no_grad():
-        model(torch.randn(2, *shape))
+        model(x)
     for h in hooks:
         h.remove()
     assert executed[0] is layers[0] and executed[-1] is layers[-1]
+
+
+def test_gpt2_small_is_the_124m_configuration():
+    from harness.models.sequence import build_gpt2
+
+    model = build_gpt2(vocab_size=50257, seq_len=1024, num_classes=50257)
+    counts = volume_and_area(model)
+    assert counts["V"] == 124_439_808  # GPT-2 small, readout tied to the token embedding
+    wpe = model.transformer.wpe.weight.numel()
+    assert counts["A2"] < counts["V"] - wpe  # position embeddings, norms and biases are intra-layer
+
+
+def test_resnet50_parameter_count():
+    model = build_architecture(_REG.architectures["resnet50"], _REG.datasets["cifar100"], "full")
+    assert sum(p.numel() for p in model.parameters()) == 23_712_932  # torchvision ResNet-50, 100 classes

@@ -8,7 +8,10 @@ from harness.registry.adaptation import Adaptation
 
 
 def adapt_inputs(inputs: np.ndarray, adaptation: Adaptation) -> np.ndarray:
-    """Samples (N, *dataset_shape) float32 → (N, *adaptation.shape) float32."""
+    """Samples (N, *dataset_shape) → (N, *adaptation.shape); no steps returns the input as it is
+    (token ids stay int64)."""
+    if not adaptation.steps:
+        return inputs
     out = inputs
     for step in adaptation.steps:
         if step == "flatten":

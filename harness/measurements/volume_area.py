@@ -12,7 +12,8 @@ Definitions (GENESIS, "volume vs area"):
   projections included), Embedding tables, attention projections (``in_proj_weight``, ``q/k/v_proj_weight``
   and the output projection), GPT-2 ``Conv1D`` weights, torch-geometric ``Linear`` weights in GNN
   layers, and recurrent input-to-hidden weights ``weight_ih_l*`` (layer k−1 → layer k).
-  Not counted: biases, normalization scales/shifts, position embeddings, class tokens, layer-scale
+  Not counted: biases, normalization scales/shifts, position embeddings (parameters, or Embedding
+  modules named ``wpe``/``pos*``/``position*``: they read positions, not another layer), class tokens, layer-scale
   factors, GAT attention vectors, and recurrent hidden-to-hidden weights ``weight_hh_l*`` (a layer's
   connection to itself over time: intra-layer).
 By this definition A2 is V minus biases and norm parameters for plain MLPs and CNNs; it departs from
@@ -20,6 +21,8 @@ V where computation happens inside a layer (attention, normalization-heavy block
 """
 
 from __future__ import annotations
+
+import re
 
 from torch import nn
 
@@ -41,6 +44,13 @@ CONNECTION_CLASS_NAMES = {"Conv1D", "Linear"}  # transformers' GPT-2 Conv1D; tor
 ATTENTION_WEIGHTS = {"in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"}
 
 
+POSITION_EMBEDDING = re.compile(r"^(wpe|pos\w*|position\w*)$")
+
+
+def _is_position_embedding(name: str, module: nn.Module) -> bool:
+    return isinstance(module, nn.Embedding) and bool(POSITION_EMBEDDING.match(name.rsplit(".", 1)[-1]))
+
+
 def connection_weights(module: nn.Module) -> list[nn.Parameter]:
     """The module's own (non-recursive) parameters that are inter-layer connection weights."""
     own = dict(module.named_parameters(recurse=False))
@@ -51,6 +61,15 @@ def connection_weights(module: nn.Module) -> list[nn.Parameter]:
     if isinstance(module, nn.RNNBase):
         return [p for name, p in own.items() if name.startswith("weight_ih")]
     return []
+
+
+def connection_layers(model: nn.Module) -> list[nn.Module]:
+    """Modules owning connection weights, in registration order (position embeddings excluded)."""
+    return [
+        m
+        for name, m in model.named_modules()
+        if connection_weights(m) and not _is_position_embedding(name, m)
+    ]
 
 
 def volume_and_area(model: nn.Module) -> dict[str, int]:
@@ -66,7 +85,7 @@ def volume_and_area(model: nn.Module) -> dict[str, int]:
         return total
 
     volume = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    layers = [m for m in model.modules() if connection_weights(m)]
+    layers = connection_layers(model)
     if not layers:
         return {"V": volume, "A1": 0, "A2": 0}
     a2 = count(p for m in layers for p in connection_weights(m))

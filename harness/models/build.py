@@ -24,6 +24,8 @@ def builder_kwargs(
         kwargs.update(in_features=shape[0])
     elif arch.input == "image":
         kwargs.update(in_channels=shape[0], image_size=shape[1])
+    elif arch.input == "sequence":
+        kwargs.update(vocab_size=dataset.vocab_size, seq_len=shape[0])
     kwargs["num_classes"] = dataset.num_classes
     return kwargs
 

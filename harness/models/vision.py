@@ -145,3 +145,20 @@ def build_vgg(in_channels: int, image_size: int, num_classes: int, config: list[
         nn.Flatten(),
         nn.Linear(channels[-1], num_classes),
     )
+
+
+def build_torchvision_resnet(
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    depth: int = 50,
+    width_per_group: int = 64,
+    blocks: list[int] | None = None,
+) -> nn.Module:
+    """torchvision's bottleneck ResNet (ResNet-50: blocks (3, 4, 6, 3)); ``blocks``/``width_per_group`` shrink it."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    _three_channels("resnet", in_channels)
+    del image_size
+    layers = blocks or {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}[depth]
+    return ResNet(Bottleneck, layers, num_classes=num_classes, width_per_group=width_per_group)

@@ -255,7 +255,7 @@ def load_registries(
     profiles: dict[str, SurveyProfile] = parsed["profiles"]  # type: ignore[assignment]
 
     for key, ds in datasets.items():
-        shape_ok = {"image": 3, "vector": 1}.get(ds.modality)
+        shape_ok = {"image": 3, "vector": 1, "sequence": 1}.get(ds.modality)
         if shape_ok is not None and len(ds.shape) != shape_ok:
             problems.append(
                 Problem(
@@ -272,6 +272,15 @@ def load_registries(
                     key,
                     "split.test_fraction",
                     "an embedded dataset has no official test split: give a fraction in (0, 1)",
+                )
+            )
+        if (ds.modality == "sequence") != (ds.vocab_size is not None):
+            problems.append(
+                Problem(
+                    str(root / REGISTRY_FILES["datasets"]),
+                    key,
+                    "vocab_size",
+                    "required for sequence data (and only for it)",
                 )
             )
         if ds.tasks is not None:

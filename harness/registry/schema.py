@@ -101,6 +101,8 @@ class DatasetEntry(StrictModel):
     """Shape of one input sample, e.g. ``[1, 8, 8]`` (channels, height, width) or ``[16]``."""
     num_classes: int = Field(ge=2)
     """Number of target classes."""
+    vocab_size: int | None = Field(default=None, ge=2)
+    """Sequence data: number of distinct token ids (inputs are ids in [0, vocab_size))."""
     samples: int = Field(ge=2)
     """Total number of samples, all splits together (checked against the loader; used for cost estimates)."""
     embedded: bool
