@@ -226,3 +226,55 @@ def test_sst2_reads_glue_tsv_with_dev_as_test(tmp_path: Path):
     (folder / "dev.tsv").write_text("text\tlabel\n")
     with pytest.raises(ValueError, match="GLUE SST-2 header"):
         load_sst2(folder, seq_len=8)
+
+
+def test_sbm_graph_is_pinned_and_assortative(registries):
+    entry = registries.datasets["sbm_graph"]
+    data = load_dataset("sbm_graph", entry, "data")
+    src, dst = data.edge_index
+    assert data.inputs.shape == (600, 32) and data.edge_index.shape[0] == 2
+    same = (data.targets[src] == data.targets[dst]).mean()
+    # expected share of within-block edges: p_in*(150-1) / (p_in*149 + p_out*450) = 7.45 / 9.7
+    assert abs(same - 7.45 / 9.7) < 0.05
+    assert set(zip(src.tolist(), dst.tolist(), strict=True)) == set(
+        zip(dst.tolist(), src.tolist(), strict=True)
+    )
+
+
+def _write_planetoid(folder: Path, name: str) -> None:
+    """Planetoid's raw format: pickled scipy CSR features, one-hot label arrays, a dict-of-lists graph,
+    and the test node ids as text. A ring of 523 nodes: 520 in the labelled pool (2 of them the
+    training nodes; torch-geometric's standard split takes the next 500 for validation), 3 test nodes."""
+    import scipy.sparse as sp
+
+    folder.mkdir(parents=True)
+    n, pool = 523, 520
+    rng = np.random.default_rng(0)
+    feats = sp.csr_matrix((rng.random((n, 5)) > 0.5).astype(np.float32))
+    labels = np.eye(3)[np.arange(n) % 3]
+    parts = {
+        "x": feats[:2],
+        "allx": feats[:pool],
+        "tx": feats[pool:],
+        "y": labels[:2],
+        "ally": labels[:pool],
+        "ty": labels[pool:],
+        "graph": {i: [(i - 1) % n, (i + 1) % n] for i in range(n)},
+    }
+    for suffix, obj in parts.items():
+        with open(folder / f"ind.{name}.{suffix}", "wb") as fh:
+            pickle.dump(obj, fh)
+    (folder / f"ind.{name}.test.index").write_text("".join(f"{i}\n" for i in range(pool, n)))
+
+
+def test_planetoid_reads_raw_files_without_touching_the_data_folder(tmp_path: Path):
+    from harness.data.graphs import load_planetoid
+
+    folder = tmp_path / "Planetoid" / "Cora"
+    _write_planetoid(folder, "cora")
+    before = file_manifest(folder)
+    data = load_planetoid(folder, "Cora")
+    assert data.inputs.shape == (523, 5) and data.targets.tolist() == [i % 3 for i in range(523)]
+    assert data.official_test.sum() == 3 and data.official_test[-3:].all()
+    assert data.edge_index.shape[1] == 2 * 523  # the ring, both directions
+    assert file_manifest(folder) == before  # torch-geometric's processed cache went to a scratch copy

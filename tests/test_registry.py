@@ -11,7 +11,7 @@ import torch
 
 from harness.data.adapt import adapt_inputs
 from harness.data.load import load_dataset
-from harness.models.build import build_architecture, trainable_parameter_count
+from harness.models.build import bind_to_data, build_architecture, trainable_parameter_count
 from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import RegistryError, compatible, load_registries
 from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
@@ -41,9 +41,11 @@ def test_every_architecture_runs_on_some_embedded_dataset():
 def test_tiny_build_forward_backward(arch: str, dataset: str):
     a, d = _REG.architectures[arch], _REG.datasets[dataset]
     data = load_dataset(dataset, d, "data")
-    x = torch.from_numpy(adapt_inputs(data.inputs[:16], plan_adaptation(d, a)))
     torch.manual_seed(0)
-    model = build_architecture(a, d, "tiny")
+    model, samples = bind_to_data(
+        build_architecture(a, d, "tiny"), data, adapt_inputs(data.inputs, plan_adaptation(d, a))
+    )
+    x = torch.from_numpy(samples[:16])
     logits = model(x)
     assert logits.shape == (16, d.num_classes)
     assert torch.isfinite(logits).all()

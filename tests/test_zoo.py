@@ -75,7 +75,9 @@ def test_tied_weights_are_counted_once():
 def test_first_and_last_layers_follow_execution_order(key: str):
     """A1 takes the first/last connection layers in registration order; check that execution agrees."""
     arch = _REG.architectures[key]
-    dataset = {"image": "digits", "vector": "blobs", "sequence": "char_corpus"}[arch.input]
+    dataset = {"image": "digits", "vector": "blobs", "sequence": "char_corpus", "graph": "sbm_graph"}[
+        arch.input
+    ]
     torch.manual_seed(0)
     model = build_architecture(arch, _REG.datasets[dataset], "tiny").eval()
     layers = connection_layers(model)
@@ -87,7 +89,10 @@ def test_first_and_last_layers_follow_execution_order(key: str):
     ds = _REG.datasets[dataset]
     x = torch.randint(0, ds.vocab_size, (2, *shape)) if arch.input == "sequence" else torch.randn(2, *shape)
     with torch.no_grad():
-        model(x)
+        if arch.input == "graph":
+            model(torch.randn(5, *shape), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]))
+        else:
+            model(x)
     for h in hooks:
         h.remove()
     assert executed[0] is layers[0] and executed[-1] is layers[-1]

@@ -12,11 +12,14 @@ class ArrayDataset(NamedTuple):
 
     ``inputs``: float32, shape (N, *sample_shape); ``targets``: int64, shape (N,).
     ``official_test``: bool mask (N,) of the dataset's own test split, or None when it has none.
+    ``edge_index``: graphs only, int64 (2, E) directed edges between samples (nodes); ``inputs`` are
+    then the node features.
     """
 
     inputs: np.ndarray
     targets: np.ndarray
     official_test: np.ndarray | None = None
+    edge_index: np.ndarray | None = None
 
 
 class SplitIndices(NamedTuple):
@@ -69,10 +72,14 @@ def class_subset(data: ArrayDataset, classes: list[int]) -> ArrayDataset:
     mapping[np.asarray(classes)] = np.arange(len(classes))
     keep = np.isin(data.targets, classes)
     official = None if data.official_test is None else data.official_test[keep]
+    if data.edge_index is not None:
+        raise ValueError(
+            "class subsets of a graph would cut its edges: split graph tasks by node masks instead"
+        )
     return ArrayDataset(data.inputs[keep], mapping[data.targets[keep]], official)
 
 
 def randomize_labels(data: ArrayDataset, num_classes: int, seed: int) -> ArrayDataset:
     """Every label replaced by one drawn uniformly from ``num_classes`` (seeded): memorization data."""
     labels = np.random.default_rng(seed).integers(0, num_classes, size=len(data.targets), dtype=np.int64)
-    return ArrayDataset(data.inputs, labels, data.official_test)
+    return data._replace(targets=labels)

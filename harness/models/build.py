@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from torch import nn
 
+from harness.data.arrays import ArrayDataset
 from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import resolve_code_ref
 from harness.registry.schema import ArchitectureEntry, DatasetEntry
@@ -20,7 +22,7 @@ def builder_kwargs(
     kwargs: dict[str, object] = dict(arch.kwargs)
     if size == "tiny":
         kwargs.update(arch.tiny)
-    if arch.input == "vector":
+    if arch.input in ("vector", "graph"):
         kwargs.update(in_features=shape[0])
     elif arch.input == "image":
         kwargs.update(in_channels=shape[0], image_size=shape[1])
@@ -40,3 +42,16 @@ def build_architecture(
 def trainable_parameter_count(model: nn.Module) -> int:
     """Number of trainable scalar parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def bind_to_data(model: nn.Module, data: ArrayDataset, inputs: np.ndarray) -> tuple[nn.Module, np.ndarray]:
+    """What the training loop feeds the model. Graphs: the network is bound to the whole graph
+    (``NodeClassifier``) and the samples become node ids (N, 1); other data pass through unchanged."""
+    if data.edge_index is None:
+        return model, inputs
+    import torch
+
+    from harness.models.graph import NodeClassifier
+
+    bound = NodeClassifier(model, torch.from_numpy(inputs), torch.from_numpy(data.edge_index))
+    return bound, np.arange(len(inputs), dtype=np.int64)[:, None]

@@ -255,7 +255,7 @@ def load_registries(
     profiles: dict[str, SurveyProfile] = parsed["profiles"]  # type: ignore[assignment]
 
     for key, ds in datasets.items():
-        shape_ok = {"image": 3, "vector": 1, "sequence": 1}.get(ds.modality)
+        shape_ok = {"image": 3, "vector": 1, "sequence": 1, "graph": 1}.get(ds.modality)
         if shape_ok is not None and len(ds.shape) != shape_ok:
             problems.append(
                 Problem(

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     from dvclive import Live
     from safetensors.torch import save_file
 
-    from harness.models.build import build_architecture, trainable_parameter_count
+    from harness.models.build import bind_to_data, build_architecture, trainable_parameter_count
     from harness.training.checkpoint import CheckpointStore
     from harness.training.device import make_deterministic, resolve_device
     from harness.training.loop import Split, Splits, train_classifier
@@ -76,15 +76,16 @@ def main(argv: list[str] | None = None) -> None:
     idx = split_dataset(data, ds.split.val_fraction, ds.split.test_fraction, seed=runtime.seed)
     device = resolve_device(runtime.device)
     make_deterministic(runtime.seed, runtime.deterministic)
-    inputs = torch.from_numpy(adapt_inputs(data.inputs, adaptation))
-    targets = torch.from_numpy(data.targets)
+    model = build_architecture(arch, ds, cfg.size)
+    model, samples = bind_to_data(model, data, adapt_inputs(data.inputs, adaptation))
+    model = model.to(device)
+    inputs, targets = torch.from_numpy(samples), torch.from_numpy(data.targets)
 
     def split(rows) -> Split:
         rows = torch.from_numpy(rows)
         return Split(inputs[rows].to(device), targets[rows].to(device))
 
     splits = Splits(split(idx.train), split(idx.val), split(idx.test))
-    model = build_architecture(arch, ds, cfg.size).to(device)
     store = CheckpointStore(cache_root() / "train" / run_id)
     result = train_classifier(
         model, splits, cfg, seed=runtime.seed, store=store, progress=not args.no_progress
