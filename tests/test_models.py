@@ -55,22 +55,28 @@ def test_constant_volume_width_solver():
         assert trainable_parameter_count(model) == count
 
 
+def _main_path(model: torch.nn.Module) -> list[torch.Size]:
+    """Every conv weight shape except those of projection shortcuts."""
+    return [
+        m.weight.shape
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and "shortcut" not in n and "downsample" not in n
+    ]
+
+
 def test_plain_twins_have_the_same_widths_without_skips(registries):
     from harness.models.build import build_architecture
 
     ds = registries.datasets["cifar10"]
-    for twin, base in (("wrn_16_8_plain", "wrn_16_8"), ("resnet18_plain", "resnet18")):
+    for twin, base in (
+        ("wrn_16_8_plain", "wrn_16_8"),
+        ("resnet18_plain", "resnet18"),
+        ("resnet50_plain", "resnet50"),
+    ):
         a = build_architecture(registries.architectures[twin], ds, "tiny")
         b = build_architecture(registries.architectures[base], ds, "tiny")
-        convs_a = [
-            m.weight.shape for m in a.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
-        ]
-        convs_b = [
-            m.weight.shape for m in b.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
-        ]
-        assert convs_a == convs_b  # same depth and widths
-        assert trainable_parameter_count(a) < trainable_parameter_count(
-            b
-        )  # only the 1x1 projections are gone
+        assert _main_path(a) == _main_path(b)  # same depth and widths
+        # only the 1x1 projection shortcuts (and their norms) are gone
+        assert trainable_parameter_count(a) < trainable_parameter_count(b)
         x = torch.randn(2, 3, 32, 32)
         assert a(x).shape == b(x).shape == (2, 10)

@@ -111,3 +111,21 @@ def test_gpt2_small_is_the_124m_configuration():
 def test_resnet50_parameter_count():
     model = build_architecture(_REG.architectures["resnet50"], _REG.datasets["cifar100"], "full")
     assert sum(p.numel() for p in model.parameters()) == 23_712_932  # torchvision ResNet-50, 100 classes
+
+
+def test_gcn_volume_and_area_by_hand():
+    from harness.models.graph import build_gcn
+
+    model = build_gcn(in_features=5, num_classes=3, hidden=4)
+    counts = volume_and_area(model)
+    # GCNConv: a bias-free linear map (the connection) plus a bias added after aggregation
+    assert counts == {"V": (5 * 4 + 4) + (4 * 3 + 3), "A1": (5 * 4 + 4) + (4 * 3 + 3), "A2": 5 * 4 + 4 * 3}
+
+
+def test_transformer_sweep_grid():
+    grid = {
+        (a.kwargs["depth"], a.kwargs["embed_dim"])
+        for k, a in _REG.architectures.items()
+        if k.startswith("transformer_")
+    }
+    assert grid == {(L, d) for L in (2, 4, 8, 12) for d in (64, 128, 256)}

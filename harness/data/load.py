@@ -47,10 +47,12 @@ def load_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> ArrayD
             "shape",
             f"declared {entry.shape}, the loader returned samples of shape {list(data.inputs.shape[1:])}",
         )
-    if len(data.targets) != entry.samples:
+    if entry.samples is not None and len(data.targets) != entry.samples:
         _mismatch(key, "samples", f"declared {entry.samples}, the loader returned {len(data.targets)}")
     official = None if data.official_test is None else int(data.official_test.sum())
-    if official != entry.split.official_test_samples and entry.split.test_fraction is None:
+    if entry.split.official_test and official is None:
+        _mismatch(key, "split.official_test", "true, but the loader returned no official test split")
+    if entry.split.official_test_samples is not None and official != entry.split.official_test_samples:
         _mismatch(
             key,
             "split.official_test_samples",

@@ -3,7 +3,8 @@
 Definitions (GENESIS, "volume vs area"):
 - ``V``: trainable parameters (tied tensors counted once).
 - ``A1`` (input/output interface): every parameter of the first layer that reads the input and of the
-  last layer that writes the output. A *layer* here is a module owning a connection weight (below);
+  last layer that writes the output. A *layer* here is a module owning a connection weight (below), or
+  the torch-geometric message-passing layer that owns it (with its bias and attention vectors);
   first/last follow module registration order, which the tests check against execution order for
   every registry architecture.
 - ``A2`` (cross-layer interface): the connection weights, i.e. parameters that carry signal from one
@@ -72,6 +73,19 @@ def connection_layers(model: nn.Module) -> list[nn.Module]:
     ]
 
 
+def _enclosing_layer(model: nn.Module, module: nn.Module) -> nn.Module:
+    """A connection module, or the graph layer that owns it: a torch-geometric ``MessagePassing`` layer
+    keeps its bias and attention vectors beside its linear map, and all of them belong to the layer."""
+    names = {id(m): n for n, m in model.named_modules()}
+    by_name = dict(model.named_modules())
+    parts = names[id(module)].split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        ancestor = by_name[".".join(parts[:i])]
+        if any(c.__name__ == "MessagePassing" for c in type(ancestor).__mro__):
+            return ancestor
+    return module
+
+
 def volume_and_area(model: nn.Module) -> dict[str, int]:
     """``{"V": ..., "A1": ..., "A2": ...}`` trainable parameter counts (see the module docstring)."""
     seen: set[int] = set()
@@ -90,6 +104,8 @@ def volume_and_area(model: nn.Module) -> dict[str, int]:
         return {"V": volume, "A1": 0, "A2": 0}
     a2 = count(p for m in layers for p in connection_weights(m))
     seen.clear()
-    ends = [layers[0]] if len(layers) == 1 else [layers[0], layers[-1]]
-    a1 = count(p for m in ends for p in m.parameters(recurse=False))
+    ends = [
+        _enclosing_layer(model, m) for m in ([layers[0]] if len(layers) == 1 else [layers[0], layers[-1]])
+    ]
+    a1 = count(p for m in ends for p in m.parameters())
     return {"V": volume, "A1": a1, "A2": a2}

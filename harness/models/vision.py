@@ -154,11 +154,25 @@ def build_torchvision_resnet(
     depth: int = 50,
     width_per_group: int = 64,
     blocks: list[int] | None = None,
+    skip: bool = True,
 ) -> nn.Module:
-    """torchvision's bottleneck ResNet (ResNet-50: blocks (3, 4, 6, 3)); ``blocks``/``width_per_group`` shrink it."""
+    """torchvision's bottleneck ResNet (ResNet-50: blocks (3, 4, 6, 3)); ``blocks``/``width_per_group``
+    shrink it; ``skip=False`` gives the plain twin (no residual additions, no projection shortcuts)."""
     from torchvision.models.resnet import Bottleneck, ResNet
+
+    class PlainBottleneck(Bottleneck):
+        """torchvision's bottleneck without its residual addition (and so without the projection)."""
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None, *args, **kwargs) -> None:
+            super().__init__(inplanes, planes, stride, None, *args, **kwargs)  # the projection is dropped
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            return self.relu(self.bn3(self.conv3(out)))
 
     _three_channels("resnet", in_channels)
     del image_size
     layers = blocks or {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}[depth]
-    return ResNet(Bottleneck, layers, num_classes=num_classes, width_per_group=width_per_group)
+    block = Bottleneck if skip else PlainBottleneck
+    return ResNet(block, layers, num_classes=num_classes, width_per_group=width_per_group)

@@ -26,7 +26,8 @@ class StageCost(NamedTuple):
     stage: str
     steps: int
     seconds: float | None
-    """None when no step cost was measured for this (architecture, dataset, size) on the device."""
+    """None when no step cost was measured for this (architecture, size, input) on the device, or the
+    dataset's size is set by its files (``samples: null``)."""
 
 
 StepKey = tuple[str, str, tuple[int, ...]]
@@ -56,10 +57,13 @@ def estimate_train(
     out = []
     for pair in train_pairs(reg, params.survey.profile):
         ds = reg.datasets[pair.dataset]
-        steps = cfg.epochs * math.ceil(ds.split.train_samples(ds.samples) / cfg.batch_size)
+        n_train = ds.split.train_samples(ds.samples)
+        steps = 0 if n_train is None else cfg.epochs * math.ceil(n_train / cfg.batch_size)
         shape = tuple(plan_adaptation(ds, reg.architectures[pair.arch]).shape)
         measured = costs.get((pair.arch, cfg.size, shape))
-        seconds = None if measured is None else steps * measured[0] * cfg.batch_size / measured[1]
+        seconds = (
+            None if measured is None or not steps else steps * measured[0] * cfg.batch_size / measured[1]
+        )
         out.append(StageCost(f"train@{pair.key}", steps, seconds))
     return out
 

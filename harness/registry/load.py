@@ -294,7 +294,7 @@ def load_registries(
                         f"classes {outside} are not below num_classes={ds.num_classes}",
                     )
                 )
-        if ds.split.official_test_samples is not None and ds.split.official_test_samples >= ds.samples:
+        if ds.split.official_test_samples and ds.samples and ds.split.official_test_samples >= ds.samples:
             problems.append(
                 Problem(
                     str(root / REGISTRY_FILES["datasets"]),

@@ -59,15 +59,22 @@ class SplitSpec(StrictModel):
     """Fraction held out for the reported test accuracy; omit to use the dataset's official test split."""
     official_test_samples: int | None = Field(default=None, ge=1)
     """Size of the official test split, when ``test_fraction`` is omitted (checked against the loader)."""
+    official_test: bool = False
+    """Use the official test split without declaring its size (when the files set it, e.g. text windows)."""
 
     @model_validator(mode="after")
     def _one_test_split(self) -> SplitSpec:
-        if (self.test_fraction is None) == (self.official_test_samples is None):
-            raise ValueError("give exactly one of test_fraction and official_test_samples")
+        given = [self.test_fraction is not None, self.official_test_samples is not None, self.official_test]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of test_fraction, official_test_samples and official_test: true"
+            )
         return self
 
-    def train_samples(self, samples: int) -> int:
-        """Training-split size for a dataset of ``samples`` (the stratified split may differ by a few)."""
+    def train_samples(self, samples: int | None) -> int | None:
+        """Training-split size for ``samples`` in all (None when the sizes are set by the files)."""
+        if samples is None or self.official_test:
+            return None
         test = self.official_test_samples or round(self.test_fraction * samples)  # type: ignore[operator]
         return samples - test - round(self.val_fraction * samples)
 
@@ -103,8 +110,9 @@ class DatasetEntry(StrictModel):
     """Number of target classes."""
     vocab_size: int | None = Field(default=None, ge=2)
     """Sequence data: number of distinct token ids (inputs are ids in [0, vocab_size))."""
-    samples: int = Field(ge=2)
-    """Total number of samples, all splits together (checked against the loader; used for cost estimates)."""
+    samples: int | None = Field(ge=2)
+    """Total number of samples, all splits together (checked against the loader; used for cost estimates);
+    null where the files set it (text cut into windows): then unchecked, and no cost estimate."""
     embedded: bool
     """True when the data ships with an installed package or is generated (no download)."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
