@@ -30,6 +30,16 @@ _EXPORTS: dict[str, str] = {
     "cross_entropy": "harness.measurements.classification",
     "expected_calibration_error": "harness.measurements.classification",
     "volume_and_area": "harness.measurements.volume_area",
+    # PERSIST: loss landscapes, their topology, curvature
+    "filter_normalized_direction": "harness.measurements.landscape",
+    "loss_grid": "harness.measurements.landscape",
+    "LossGrid": "harness.measurements.landscape",
+    "persistence_diagrams": "harness.measurements.topology",
+    "persistence_summary": "harness.measurements.topology",
+    "basin_barrier": "harness.measurements.topology",
+    "hessian_trace": "harness.measurements.curvature",
+    "hessian_top_eigenvalue": "harness.measurements.curvature",
+    "fisher_trace": "harness.measurements.curvature",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,198 @@
+"""PERSIST measurements against analytic cases and independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, hessian
+
+from harness.measurements.curvature import fisher_trace, hessian_top_eigenvalue, hessian_trace
+from harness.measurements.landscape import direction_cosine, filter_normalized_direction, loss_grid
+from harness.measurements.topology import (
+    CONSTRUCTIONS,
+    _ripser_lower_star,
+    basin_barrier,
+    persistence_diagrams,
+    persistence_summary,
+)
+
+
+def _cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+
+
+# ---- directions and grids ---------------------------------------------------------------------
+
+
+def test_filter_normalization_matches_weight_norms_and_zeroes_biases_and_bn():
+    model = _cnn()
+    d = filter_normalized_direction(model, seed=1)
+    for name, p in model.named_parameters():
+        if p.dim() <= 1:
+            assert torch.count_nonzero(d[name]) == 0, name
+        else:
+            torch.testing.assert_close(d[name].flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1))
+    assert torch.equal(filter_normalized_direction(model, 1, ignore="none")["1.weight"], model[1].weight)
+
+
+def test_slices_are_independent_and_reproducible():
+    model = _cnn()
+    a, b, c = (filter_normalized_direction(model, s) for s in (1, 1, 2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["0.weight"], c["0.weight"])
+    assert abs(direction_cosine(a, c)) < 0.3 and direction_cosine(a, b) == pytest.approx(1.0)
+
+
+def test_batched_grid_equals_point_loop_and_leaves_the_model_alone():
+    model = _cnn()
+    x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 3, (40,))
+    d1, d2 = filter_normalized_direction(model, 1), filter_normalized_direction(model, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    loop = loss_grid(model, loss_fn, x, y, d1, d2, resolution=5)
+    batched = loss_grid(model, loss_fn, x, y, d1, d2, resolution=5, points_per_batch=7, batch_size=16)
+    np.testing.assert_allclose(batched.loss, loop.loss, rtol=1e-5)
+    np.testing.assert_allclose(batched.stderr, loop.stderr, rtol=1e-4)
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    model.eval()
+    with torch.no_grad():
+        per_sample = loss_fn(model(x), y).double()
+    assert loop.loss[2, 2] == pytest.approx(per_sample.mean().item(), rel=1e-6)  # the centre is θ itself
+    assert loop.stderr[2, 2] == pytest.approx((per_sample.std() / np.sqrt(40)).item(), rel=1e-5)
+
+
+def test_grid_resumes_from_the_points_already_computed():
+    model = _cnn()
+    x, y = torch.randn(20, 1, 8, 8), torch.randint(0, 3, (20,))
+    d1, d2 = filter_normalized_direction(model, 1), filter_normalized_direction(model, 2)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    full = loss_grid(model, loss_fn, x, y, d1, d2, resolution=4)
+    partial = type(full)(full.loss.copy(), full.stderr.copy())
+    partial.loss[2:], partial.stderr[2:] = np.nan, np.nan
+    computed = []
+    resumed = loss_grid(
+        model,
+        loss_fn,
+        x,
+        y,
+        d1,
+        d2,
+        resolution=4,
+        done=partial,
+        on_point=lambda i, j, m, e: computed.append((i, j)),
+    )
+    assert computed == [(i, j) for i in (2, 3) for j in range(4)]
+    np.testing.assert_allclose(resumed.loss, full.loss)
+
+
+# ---- topology ----------------------------------------------------------------------------------
+
+_AXIS = np.linspace(-1, 1, 21)
+_X, _Y = np.meshgrid(_AXIS, _AXIS, indexing="ij")
+
+
+@pytest.mark.parametrize("construction", CONSTRUCTIONS)
+def test_bowl_has_one_component_and_no_loop(construction: str):
+    dgms = persistence_diagrams(_X**2 + _Y**2, construction)
+    assert dgms[0].tolist() == [[0.0, np.inf]] and len(dgms[1]) == 0
+
+
+@pytest.mark.parametrize("construction", CONSTRUCTIONS)
+def test_two_basins_merge_at_the_saddle(construction: str):
+    grid = np.minimum((_X - 0.5) ** 2 + _Y**2, (_X + 0.5) ** 2 + _Y**2 + 0.1)
+    dgms = persistence_diagrams(grid, construction)
+    finite = dgms[0][np.isfinite(dgms[0][:, 1])]
+    # born at the shallower minimum (0.1); dies where it first touches the deeper basin: the grid
+    # neighbours (0, 0) and (-0.1, 0) have losses 0.25 and 0.26, so the merge is at 0.26
+    assert finite.shape == (1, 2)
+    np.testing.assert_allclose(finite[0], [0.1, 0.26], rtol=1e-6)
+    assert len(dgms[1]) == 0
+
+
+@pytest.mark.parametrize("construction", CONSTRUCTIONS)
+def test_ring_valley_has_one_loop(construction: str):
+    grid = (np.sqrt(_X**2 + _Y**2) - 0.6) ** 2
+    dgms = persistence_diagrams(grid, construction)
+    assert len(dgms[1]) == 1
+    assert dgms[1][0, 1] == pytest.approx(0.36, rel=1e-6)  # the loop fills in at the centre's loss
+
+
+def _sorted(dgm: np.ndarray) -> np.ndarray:
+    return np.array(sorted(map(tuple, dgm))).reshape(-1, 2)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ripser_and_cubical_identities_on_random_float32_grids(seed: int):
+    grid = np.random.default_rng(seed).random((15, 13)).astype(np.float32).astype(np.float64)
+    rips8, top = persistence_diagrams(grid, "ripser-8"), persistence_diagrams(grid, "cubical-top")
+    for dim in (0, 1):
+        np.testing.assert_array_equal(_sorted(rips8[dim]), _sorted(top[dim]))
+    rips4 = _ripser_lower_star(grid, 4)[0]
+    rips4 = rips4[rips4[:, 1] > rips4[:, 0]]
+    np.testing.assert_array_equal(_sorted(rips4), _sorted(persistence_diagrams(grid, "cubical-vertex")[0]))
+
+
+def test_persistence_summary_by_hand():
+    dgm = np.array([[0.0, np.inf], [1.0, 3.0], [2.0, 2.5]])
+    s = persistence_summary(dgm, noise_threshold=1.0)
+    assert s["total_persistence"] == 2.5 and s["max_persistence"] == 2.0 and s["n_above_threshold"] == 1
+    assert s["essential"] == 1
+    p = np.array([2.0, 0.5]) / 2.5
+    assert s["entropy"] == pytest.approx(-(p * np.log(p)).sum())
+
+
+def test_basin_barrier_on_a_bowl_and_a_walled_basin():
+    assert basin_barrier(_X**2 + _Y**2) == pytest.approx(1.0)  # lowest boundary point minus the centre
+    grid = np.array(
+        [[9, 9, 9, 9, 9], [9, 5, 5, 5, 9], [9, 5, 0, 5, 9], [9, 5, 5, 5, 9], [9, 9, 3, 9, 9]], float
+    )
+    assert basin_barrier(grid) == 5.0  # over the wall at 5, out through the gap at 3
+    grid[3, 2] = 2.0
+    assert basin_barrier(grid) == 3.0  # a lower wall: the gap itself is the highest point of the way out
+
+
+# ---- curvature ---------------------------------------------------------------------------------
+
+
+def _exact_hessian(model: nn.Module, loss_fn, x, y) -> torch.Tensor:
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    def loss_of(v: torch.Tensor) -> torch.Tensor:
+        params, offset = {}, 0
+        for n, s in zip(names, shapes, strict=True):
+            k = int(np.prod(s))
+            params[n] = v[offset : offset + k].view(s)
+            offset += k
+        return loss_fn(functional_call(model, params, (x,)), y)
+
+    return hessian(loss_of)(flat)
+
+
+def test_hessian_trace_and_top_eigenvalue_match_the_exact_hessian():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    x, y = torch.randn(40, 4, dtype=torch.float64), torch.randint(0, 3, (40,))
+    loss_fn = nn.CrossEntropyLoss()
+    h = _exact_hessian(model, loss_fn, x, y)
+    eig = torch.linalg.eigvalsh(h)
+    trace = hessian_trace(model, loss_fn, x, y, samples=2000, seed=0)
+    assert trace.value == pytest.approx(h.trace().item(), rel=0.05)
+    assert trace.stderr > 0 and abs(trace.value - h.trace().item()) < 4 * trace.stderr
+    top = hessian_top_eigenvalue(model, loss_fn, x, y, tol=1e-8)
+    assert top.value == pytest.approx(eig[eig.abs().argmax()].item(), rel=0.01) and top.iterations > 1
+
+
+def test_fisher_trace_matches_the_closed_form_for_logistic_regression():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 4).double()
+    x = torch.randn(30, 3, dtype=torch.float64)
+    p = torch.softmax(model(x), dim=1).detach()
+    # ∂ log p_y / ∂W_k = (1[k=y] − p_k)·x and ∂/∂b_k = 1[k=y] − p_k, so
+    # Σ_y p_y ‖∇ log p_y‖² = (‖x‖² + 1) Σ_y p_y Σ_k (1[k=y] − p_k)² = (‖x‖² + 1)(1 − Σ_k p_k²)
+    expected = (((x**2).sum(1) + 1) * (1 - (p**2).sum(1))).mean().item()
+    assert fisher_trace(model, x, batch_size=7) == pytest.approx(expected, rel=1e-10)
