@@ -159,6 +159,69 @@ def bench_training_step(device: str, profiles: list[str], batch: int = 64) -> li
     return rows
 
 
+def bench_landscape(device: str) -> list[dict[str, object]]:
+    """Loss-grid evaluation vs the same number of plain forward passes over the same samples (the floor),
+    point loop vs vmap-batched points, and a Hessian-vector product vs one gradient, side by side."""
+    import torch
+
+    from harness.models.mlp import build_mlp
+    from harness.models.resnet import build_resnet
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    cases = [
+        ("resnet18 (width 16), 3x32x32", build_resnet(3, 32, 10, 18, 16), [3, 32, 32], 256),
+        ("mlp 784-512-512-10", build_mlp(784, 10, 2, 512), [784], 512),
+    ]
+    return [_landscape_case(label, model, shape, n, device, sync) for label, model, shape, n in cases]
+
+
+def _landscape_case(label: str, model, shape: list[int], n: int, device: str, sync) -> dict[str, object]:
+    import torch
+    from torch import nn
+
+    from harness.measurements.curvature import _hvp_closure
+    from harness.measurements.landscape import filter_normalized_direction, loss_grid
+
+    torch.manual_seed(0)
+    model = model.to(device).eval()
+    x, y = torch.randn(n, *shape, device=device), torch.randint(0, 10, (n,), device=device)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    d1, d2 = filter_normalized_direction(model, 1), filter_normalized_direction(model, 2)
+    res = 5  # 25 points
+
+    def plain() -> None:
+        with torch.no_grad():
+            for _ in range(res * res):
+                loss_fn(model(x), y).mean().item()
+
+    grid_s, plain_s = _interleaved(
+        lambda: loss_grid(model, loss_fn, x, y, d1, d2, resolution=res), plain, 3, sync
+    )
+    batched_s, _ = _interleaved(
+        lambda: loss_grid(model, loss_fn, x, y, d1, d2, resolution=res, points_per_batch=5),
+        lambda: None,
+        3,
+        sync,
+    )
+    hvp, params = _hvp_closure(model, nn.CrossEntropyLoss(), x, y)
+    vs = [torch.randn_like(p) for p in params]
+
+    def gradient() -> None:
+        torch.autograd.grad(nn.CrossEntropyLoss()(model(x), y), params)
+
+    hvp_s, grad_s = _interleaved(lambda: hvp(vs), gradient, 5, sync)
+    return {
+        "model": label,
+        "samples": n,
+        "grid_points": res * res,
+        "grid_over_plain": grid_s / plain_s,
+        "batched_over_loop": batched_s / grid_s,
+        "hvp_ms": 1e3 * hvp_s,
+        "grad_ms": 1e3 * grad_s,
+        "hvp_over_grad": hvp_s / grad_s,
+    }
+
+
 def _watch_memory(pid: int, interval: float = 0.05) -> tuple[int, int]:
     """Sample the process tree under ``pid`` until it exits: (largest single process RSS, largest total), bytes."""
     import psutil
@@ -220,7 +283,12 @@ def bench_embedded_survey() -> dict[str, object]:
     }
 
 
-def render(desc: dict[str, object], steps: list[dict[str, object]], survey: dict[str, object] | None) -> str:
+def render(
+    desc: dict[str, object],
+    steps: list[dict[str, object]],
+    survey: dict[str, object] | None,
+    landscape: list[dict[str, object]] | None = None,
+) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -249,6 +317,24 @@ def render(desc: dict[str, object], steps: list[dict[str, object]], survey: dict
         f"{r['bare_step_ms']:.3f} | {r['harness_step_ms']:.3f} | {r['ratio']:.2f} |"
         for r in steps
     ]
+    if landscape:
+        lines += [
+            "",
+            "## Loss landscapes and curvature (PERSIST hot paths)",
+            "",
+            "A 5x5 grid with `loss_grid` vs 25 plain forward passes over the same samples (target: <= 1.10), "
+            "the same grid with 5 points per vmap batch vs the point loop (on a GPU batching should win by "
+            ">= 5x for models up to ~5M parameters; on a CPU it does not), and one exact Hessian-vector "
+            "product vs one gradient (forward + backward) on the same batch. Alternating, medians.",
+            "",
+            "| model | samples | grid / plain forwards | batched / loop | HVP (ms) | gradient (ms) | HVP / gradient |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['model']} | {r['samples']} | {r['grid_over_plain']:.2f} | {r['batched_over_loop']:.2f} | "
+            f"{r['hvp_ms']:.1f} | {r['grad_ms']:.1f} | {r['hvp_over_grad']:.2f} |"
+            for r in landscape
+        ]
     if survey:
         lines += [
             "",
@@ -283,12 +369,13 @@ def main(argv: list[str] | None = None) -> int:
         else (["full"] if args.device == "cuda" else ["embedded", "full"])
     )
     steps = bench_training_step(args.device, profiles)
+    landscape = bench_landscape(args.device)
     survey = None if args.skip_survey else bench_embedded_survey()
-    text = render(desc, steps, survey)
+    text = render(desc, steps, survey, landscape)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     Path(args.out).with_suffix(".json").write_text(
-        json.dumps({"machine": desc, "steps": steps, "survey": survey}, indent=2)
+        json.dumps({"machine": desc, "steps": steps, "landscape": landscape, "survey": survey}, indent=2)
     )
     print(text)
     return 0
