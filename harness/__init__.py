@@ -40,6 +40,12 @@ _EXPORTS: dict[str, str] = {
     "hessian_trace": "harness.measurements.curvature",
     "hessian_top_eigenvalue": "harness.measurements.curvature",
     "fisher_trace": "harness.measurements.curvature",
+    "fisher_diagonal": "harness.measurements.curvature",
+    "EWCPenalty": "harness.measurements.curvature",
+    "retention": "harness.measurements.forgetting",
+    "early_aurc": "harness.measurements.forgetting",
+    "forgetting": "harness.measurements.forgetting",
+    "max_drop": "harness.measurements.forgetting",
 }
 
 __all__ = sorted(_EXPORTS)

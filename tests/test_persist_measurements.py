@@ -196,3 +196,46 @@ def test_fisher_trace_matches_the_closed_form_for_logistic_regression():
     # Σ_y p_y ‖∇ log p_y‖² = (‖x‖² + 1) Σ_y p_y Σ_k (1[k=y] − p_k)² = (‖x‖² + 1)(1 − Σ_k p_k²)
     expected = (((x**2).sum(1) + 1) * (1 - (p**2).sum(1))).mean().item()
     assert fisher_trace(model, x, batch_size=7) == pytest.approx(expected, rel=1e-10)
+
+
+def test_fisher_diagonal_sums_to_the_trace_and_ewc_gradient_is_lambda_f_delta():
+    from harness.measurements.curvature import EWCPenalty, fisher_diagonal
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 4).double()
+    x = torch.randn(30, 3, dtype=torch.float64)
+    diag = fisher_diagonal(model, x, batch_size=8)
+    p = torch.softmax(model(x), dim=1).detach()
+    # diagonal for W[k, j]: E_x Σ_y p_y (1[k=y] − p_k)² x_j² = E_x p_k(1 − p_k) x_j²
+    expected_w = ((p * (1 - p))[:, :, None] * (x**2)[:, None, :]).mean(0)
+    torch.testing.assert_close(diag["weight"], expected_w)
+    torch.testing.assert_close(diag["bias"], (p * (1 - p)).mean(0))
+    anchor = {n: q.detach().clone() for n, q in model.named_parameters()}
+    with torch.no_grad():
+        for q in model.parameters():
+            q.add_(0.1 * torch.randn_like(q))
+    penalty = EWCPenalty(diag, anchor, lam=3.0)
+    value = penalty(model)
+    grads = torch.autograd.grad(value, list(model.parameters()))
+    for (n, q), g in zip(model.named_parameters(), grads, strict=True):
+        torch.testing.assert_close(g, 3.0 * diag[n] * (q - anchor[n]))
+    assert value.item() == pytest.approx(
+        1.5 * sum((diag[n] * (q - anchor[n]) ** 2).sum().item() for n, q in model.named_parameters())
+    )
+
+
+def test_retention_metrics_on_a_hand_made_curve():
+    from harness.measurements.forgetting import early_aurc, forgetting, max_drop, retention
+
+    curve = {0: 0.8, 10: 0.6, 25: 0.4, 50: 0.5, 100: 0.2}
+    assert retention(curve, 10) == pytest.approx(0.75) and retention(curve, 100) == pytest.approx(0.25)
+    # trapezoid of ret = acc/0.8 over 0, 10, 25, 50 then / 50
+    area = (10 * (1 + 0.75) / 2) + (15 * (0.75 + 0.5) / 2) + (25 * (0.5 + 0.625) / 2)
+    assert early_aurc(curve, 50) == pytest.approx(area / 50)
+    assert forgetting(curve) == pytest.approx(0.6) and max_drop(curve) == pytest.approx(0.6)
+    assert max_drop({0: 0.8, 10: 0.3, 20: 0.9}) == pytest.approx(0.5)  # the worst moment, not the end
+    assert forgetting({0: 0.8, 10: 0.3, 20: 0.9}) == pytest.approx(-0.1)
+    with pytest.raises(ValueError, match="step 0"):
+        forgetting({10: 0.5})
+    with pytest.raises(ValueError, match="horizon"):
+        early_aurc(curve, 40)

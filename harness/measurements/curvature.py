@@ -99,22 +99,47 @@ def hessian_top_eigenvalue(
     return Eigen(value, max_iterations)
 
 
-def fisher_trace(model: nn.Module, inputs: Tensor, batch_size: int = 64) -> float:
-    """Trace of the Fisher information of a classifier, F_i = E_x Σ_y p_θ(y|x) (∂ log p_θ(y|x)/∂θ_i)²,
-    from per-example Jacobians of log-softmax (torch.func) — never from a mini-batch mean gradient.
-    Expectation over the given inputs; eval mode."""
+def fisher_diagonal(model: nn.Module, inputs: Tensor, batch_size: int = 64) -> dict[str, Tensor]:
+    """Diagonal of the Fisher information of a classifier, keyed like ``model.named_parameters()``:
+    F_i = E_x Σ_y p_θ(y|x) (∂ log p_θ(y|x)/∂θ_i)², from per-example Jacobians of log-softmax
+    (torch.func) — never from the square of a mini-batch mean gradient. Expectation over the given
+    inputs; eval mode (BatchNorm statistics fixed)."""
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     buffers = dict(model.named_buffers())
 
     def log_probs(p: dict[str, Tensor], x: Tensor) -> Tensor:
         return torch.log_softmax(functional_call(model, (p, buffers), (x[None],))[0], dim=-1)
 
-    total = 0.0
+    diag = {n: torch.zeros_like(p) for n, p in params.items()}
     with _eval_mode(model):
         for i in range(0, len(inputs), batch_size):
             x = inputs[i : i + batch_size]
             jac = vmap(jacrev(log_probs), in_dims=(None, 0))(params, x)  # name -> (B, C, *shape)
             probs = vmap(lambda xi: log_probs(params, xi).exp())(x)  # (B, C)
-            sq = sum(j.flatten(2).pow(2).sum(-1) for j in jac.values())  # (B, C): ‖∂ log p(y|x)‖²
-            total += (probs * sq).sum().item()
-    return total / len(inputs)
+            for n, j in jac.items():
+                weights = probs.view(*probs.shape, *[1] * (j.dim() - 2))
+                diag[n] += (weights * j.pow(2)).sum(dim=(0, 1))
+    return {n: d / len(inputs) for n, d in diag.items()}
+
+
+def fisher_trace(model: nn.Module, inputs: Tensor, batch_size: int = 64) -> float:
+    """Trace of the Fisher information (the sum of ``fisher_diagonal``)."""
+    return float(sum(d.sum() for d in fisher_diagonal(model, inputs, batch_size).values()))
+
+
+class EWCPenalty:
+    """Elastic weight consolidation (Kirkpatrick et al. 2017, eq. 3): (λ/2)·Σ_i F_i (θ_i − θ_A,i)², with
+    F the diagonal Fisher at the task-A solution θ_A. An ``extra_losses`` hook of the training loop."""
+
+    def __init__(self, fisher: dict[str, Tensor], anchor: dict[str, Tensor], lam: float) -> None:
+        self.fisher = {n: f.detach() for n, f in fisher.items()}
+        self.anchor = {n: a.detach().clone() for n, a in anchor.items()}
+        self.lam = lam
+
+    def __call__(self, model: nn.Module) -> Tensor:
+        terms = [
+            (self.fisher[n] * (p - self.anchor[n]).pow(2)).sum()
+            for n, p in model.named_parameters()
+            if n in self.fisher
+        ]
+        return 0.5 * self.lam * torch.stack(terms).sum()
