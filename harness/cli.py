@@ -1,4 +1,4 @@
-"""The ``harness`` command: check, sync, list, describe, status."""
+"""The ``harness`` command: check, sync, list, describe, estimate, status."""
 
 from __future__ import annotations
 
