@@ -15,7 +15,7 @@ import yaml
 
 from harness.params import read_params
 from harness.pipeline.generate import render_pipeline
-from tests.conftest import REPO, copy_repo, ran_stages, run
+from tests.conftest import REPO, VENV_BIN, copy_repo, ran_stages, run
 
 
 def test_committed_dvc_yaml_is_in_sync_with_registries(registries):
@@ -203,7 +203,7 @@ def test_training_is_deterministic_and_resumes_under_dvc_repro(tmp_path: Path):
     )
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "long"], repo)
-    env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
 
     # kill the first repro mid-training, then repro again: it resumes from the last saved epoch
     cache = tmp_path / "cache-kill"

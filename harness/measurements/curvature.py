@@ -6,7 +6,8 @@ never finite differences. Pure functions: the model's parameters and mode are le
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -42,16 +43,15 @@ def _hvp_closure(model: nn.Module, loss_fn: Callable, inputs: Tensor, targets: T
     return hvp, params
 
 
-def _eval_mode(model: nn.Module):
-    class _Ctx:
-        def __enter__(self):
-            self.was = model.training
-            model.eval()
-
-        def __exit__(self, *exc):
-            model.train(self.was)
-
-    return _Ctx()
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (BatchNorm statistics fixed) for the block; the caller's mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def hessian_trace(

@@ -35,12 +35,12 @@ def _pad(items: list[str], length: int) -> list[str]:
     return items + [items[0]] * (length - len(items))
 
 
-def _entry_code(reg: Registries, refs: list[str], common: set[str], repo: Path) -> list[str]:
+def _entry_code(refs: list[str], common: set[str], repo: Path) -> list[str]:
     files = set(module_closure([code_ref_module(r) for r in refs], repo)) - common
     return sorted(files)
 
 
-def _registry_file(reg: Registries, name: str) -> str:
+def _registry_file(name: str) -> str:
     return f"registry/{REGISTRY_FILES[name]}"
 
 
@@ -52,7 +52,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     sel = reg.profiles[profile].train
     stages: dict[str, Any] = {}
 
-    registry_files = [_registry_file(reg, n) for n in REGISTRY_FILES]
+    registry_files = [_registry_file(n) for n in REGISTRY_FILES]
     all_refs = (
         [a.builder for a in reg.architectures.values()]
         + [d.loader for d in reg.datasets.values()]
@@ -74,7 +74,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     data_items: dict[str, Any] = {}
     for d in datasets:
         entry = reg.datasets[d]
-        code = _entry_code(reg, [entry.loader], data_common, repo)
+        code = _entry_code([entry.loader], data_common, repo)
         # a real dataset's folder is a dep (DVC re-hashes it only when mtimes change), so new files re-run it
         folder = [] if entry.embedded else [f"${{data.root}}/{entry.data_dir}"]
         data_items[d] = {"code": code + folder, "entry": _pad(reg.lineage("datasets", d), 2)}
@@ -89,7 +89,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
                 "deps": [CHECK_OUT, *sorted(data_common), *[f"${{item.code[{i}]}}" for i in range(width)]],
                 "params": [
                     {
-                        _registry_file(reg, "datasets"): [
+                        _registry_file("datasets"): [
                             "datasets.${item.entry[0]}",
                             "datasets.${item.entry[1]}",
                         ]
@@ -109,7 +109,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             "arch": reg.lineage("architectures", p.arch),
             "dataset": p.dataset,
             "dataset_entry": _pad(reg.lineage("datasets", p.dataset), 2),
-            "code": _entry_code(reg, refs, train_common, repo),
+            "code": _entry_code(refs, train_common, repo),
         }
     if train_items:
         width = max(len(v["code"]) for v in train_items.values()) or 1
@@ -118,19 +118,17 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             item["code"] = _pad(item["code"] or [sorted(train_common)[0]], width)
         measure_arg = ",".join(sel.measurements)
         registry_params: dict[str, list[str]] = {
-            _registry_file(reg, "architectures"): [
+            _registry_file("architectures"): [
                 "architectures.${item.arch[0]}",
                 "architectures.${item.arch[1]}",
             ],
-            _registry_file(reg, "datasets"): [
+            _registry_file("datasets"): [
                 "datasets.${item.dataset_entry[0]}",
                 "datasets.${item.dataset_entry[1]}",
             ],
         }
         if sel.measurements:
-            registry_params[_registry_file(reg, "measurements")] = [
-                f"measurements.{m}" for m in sel.measurements
-            ]
+            registry_params[_registry_file("measurements")] = [f"measurements.{m}" for m in sel.measurements]
         out = train_dir("${key}")
         stages["train"] = {
             "foreach": train_items,

@@ -11,7 +11,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-TRACKED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pydantic", "dvc", "dvclive")
+TRACKED_PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "transformers",
+    "torch-geometric",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "ripser",
+    "gudhi",
+    "pydantic",
+    "dvc",
+    "dvclive",
+)
 
 
 def git_commit(cwd: str | Path = ".") -> dict[str, Any]:

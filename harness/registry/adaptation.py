@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from harness.registry.schema import INPUT_ADAPTERS, ArchitectureEntry, DatasetEntry
+from harness.registry.schema import JOINABLE_MODALITIES, ArchitectureEntry, DatasetEntry
 
 
 class Adaptation(NamedTuple):
@@ -25,7 +25,7 @@ class IncompatibleInput(ValueError):
 
 def plan_adaptation(dataset: DatasetEntry, arch: ArchitectureEntry) -> Adaptation:
     """The declared rule joining ``dataset`` to ``arch``, or ``IncompatibleInput`` saying why not."""
-    if (dataset.modality, arch.input) not in INPUT_ADAPTERS:
+    if (dataset.modality, arch.input) not in JOINABLE_MODALITIES:
         raise IncompatibleInput(
             f"no declared rule adapts {dataset.modality} data to an architecture taking {arch.input} input"
         )

@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +71,6 @@ class Registries:
     measurements: dict[str, MeasurementEntry]
     profiles: dict[str, SurveyProfile]
     raw: dict[str, dict[str, Any]] = field(repr=False)
-
-    def file(self, registry: str) -> Path:
-        return self.root / REGISTRY_FILES[registry]
 
     def lineage(self, registry: str, key: str) -> list[str]:
         """The entry's key and, for a variant, its base key: the params its stages depend on."""
@@ -147,8 +145,6 @@ def _read_file(path: Path, registry: str, problems: list[Problem]) -> dict[str, 
     if not isinstance(entries, dict):
         problems.append(Problem(name, None, registry, "expected a mapping of entry keys to entries"))
         return {}
-    import re
-
     for key, value in entries.items():
         if not isinstance(key, str) or not re.match(KEY_PATTERN, key):
             problems.append(Problem(name, str(key), None, f"entry key must match {KEY_PATTERN}"))

@@ -197,11 +197,14 @@ BUILDER_INPUTS: dict[str, tuple[str, ...]] = {
 }
 """Arguments the harness passes to every builder of an input kind, from the dataset entry."""
 
-INPUT_ADAPTERS: dict[tuple[str, str], str] = {  # modalities that can be joined at all
-    ("vector", "vector"): "identity",
-    ("image", "image"): "identity",
-    ("sequence", "sequence"): "identity",
-    ("graph", "graph"): "identity",
-    ("image", "vector"): "flatten",
-}
-"""(dataset modality, architecture input) -> the declared adaptation rule. Absent pairs are refused."""
+JOINABLE_MODALITIES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("vector", "vector"),
+        ("image", "image"),
+        ("sequence", "sequence"),
+        ("graph", "graph"),
+        ("image", "vector"),
+    }
+)
+"""(dataset modality, architecture input) pairs some declared rule can join (the rules themselves are
+in ``harness.registry.adaptation``); other pairs are refused."""

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from harness.measurements.classification import accuracy
 from harness.training.checkpoint import CheckpointStore
 from harness.training.config import TrainConfig
 
@@ -66,18 +67,6 @@ class TrainResult:
     resumed_from_epoch: int = 0
     diverged_at_step: int | None = None
     """Last step of the epoch whose summed training loss was first non-finite (checked per epoch)."""
-
-
-def _accuracy(model: nn.Module, split: Split, batch_size: int) -> float:
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(split.targets), batch_size):
-            logits = model(split.inputs[i : i + batch_size])
-            correct += (logits.argmax(1) == split.targets[i : i + batch_size]).sum().item()
-    model.train(was_training)
-    return correct / len(split.targets)
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -219,7 +208,7 @@ def train_classifier(
             "lr": opt.param_groups[0]["lr"],
         }
         if (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs:
-            record["val_accuracy"] = _accuracy(model, data.val, 1024)
+            record["val_accuracy"] = accuracy(model, *data.val)
             if record["val_accuracy"] > best_val:
                 best_val, best_epoch = record["val_accuracy"], epoch + 1
                 best_state = _cpu_copy(model.state_dict())
@@ -231,5 +220,5 @@ def train_classifier(
             save(epoch + 1, "complete" if epoch + 1 == cfg.epochs else "running")
 
     model.load_state_dict(best_state)  # the caller gets the best-by-validation network back
-    test_acc = _accuracy(model, data.test, 1024)
+    test_acc = accuracy(model, *data.test)
     return TrainResult("ok", best_state, best_epoch, best_val, test_acc, step, history, start_epoch)
