@@ -194,8 +194,26 @@ def _landscape_case(label: str, model, shape: list[int], n: int, device: str, sy
             for _ in range(res * res):
                 loss_fn(model(x), y).mean().item()
 
+    def inplace_loop() -> None:
+        """The loss-landscapes library's method: perturb the live parameters in place at every point,
+        evaluate, and restore them at the end."""
+        axis = torch.linspace(-1, 1, res).tolist()
+        params = dict(model.named_parameters())
+        saved = {k: p.detach().clone() for k, p in params.items()}
+        with torch.no_grad():
+            for a in axis:
+                for b in axis:
+                    for k, p in params.items():
+                        p.copy_(saved[k] + a * d1[k] + b * d2[k])
+                    loss_fn(model(x), y).mean().item()
+            for k, p in params.items():
+                p.copy_(saved[k])
+
     grid_s, plain_s = _interleaved(
         lambda: loss_grid(model, loss_fn, x, y, d1, d2, resolution=res), plain, 3, sync
+    )
+    _, inplace_s = _interleaved(
+        lambda: loss_grid(model, loss_fn, x, y, d1, d2, resolution=res), inplace_loop, 3, sync
     )
     batched_s, _ = _interleaved(
         lambda: loss_grid(model, loss_fn, x, y, d1, d2, resolution=res, points_per_batch=5),
@@ -215,6 +233,7 @@ def _landscape_case(label: str, model, shape: list[int], n: int, device: str, sy
         "samples": n,
         "grid_points": res * res,
         "grid_over_plain": grid_s / plain_s,
+        "inplace_over_plain": inplace_s / plain_s,
         "batched_over_loop": batched_s / grid_s,
         "hvp_ms": 1e3 * hvp_s,
         "grad_ms": 1e3 * grad_s,
@@ -323,15 +342,18 @@ def render(
             "## Loss landscapes and curvature (PERSIST hot paths)",
             "",
             "A 5x5 grid with `loss_grid` vs 25 plain forward passes over the same samples (target: <= 1.10), "
-            "the same grid with 5 points per vmap batch vs the point loop (on a GPU batching should win by "
-            ">= 5x for models up to ~5M parameters; on a CPU it does not), and one exact Hessian-vector "
+            "a point-by-point in-place perturbation loop (the loss-landscapes library's method) vs the same "
+            "plain forwards, the grid with 5 points per vmap batch vs the point loop (on a GPU batching should "
+            "win by >= 5x for models up to ~5M parameters; on a CPU it does not), and one exact Hessian-vector "
             "product vs one gradient (forward + backward) on the same batch. Alternating, medians.",
             "",
-            "| model | samples | grid / plain forwards | batched / loop | HVP (ms) | gradient (ms) | HVP / gradient |",
-            "|---|---|---|---|---|---|---|",
+            "| model | samples | grid / plain forwards | in-place loop / plain | batched / loop | HVP (ms) | "
+            "gradient (ms) | HVP / gradient |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r['model']} | {r['samples']} | {r['grid_over_plain']:.2f} | {r['batched_over_loop']:.2f} | "
+            f"| {r['model']} | {r['samples']} | {r['grid_over_plain']:.2f} | {r['inplace_over_plain']:.2f} | "
+            f"{r['batched_over_loop']:.2f} | "
             f"{r['hvp_ms']:.1f} | {r['grad_ms']:.1f} | {r['hvp_over_grad']:.2f} |"
             for r in landscape
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.registry.yaml_loader import load_yaml_strict
 from harness.training.config import TrainConfig
@@ -51,6 +51,97 @@ class ReportSection(_Section):
     """Heading of reports/index.html."""
 
 
+class LandscapeConfig(_Section):
+    """2-D loss-landscape slices around each task-A solution (Li et al. 2018)."""
+
+    slices: int = Field(default=5, ge=1)
+    """Independent slices per trained model, each with its own recorded pair of direction seeds."""
+    resolution: int = Field(default=50, ge=3)
+    """G: points per axis; the grid is G × G over α, β ∈ [−span, span] (odd G puts a point on θ)."""
+    span: float = Field(default=1.0, gt=0)
+    """Half-width of the grid in units of the filter-normalized directions."""
+    eval_samples: int = Field(default=1024, ge=2)
+    """Size of the fixed, seeded subset of the task-A training split the loss is evaluated on."""
+    ignore: Literal["biasbn", "none"] = "biasbn"
+    """Direction policy for 1-D tensors (biases, normalization): zero (``biasbn``) or a copy (``none``);
+    ≥2-D tensors are Gaussian rescaled per output filter/neuron to the weight slice's Frobenius norm."""
+    batch_size: int = Field(default=1024, ge=1)
+    """Evaluation batch size (samples per forward)."""
+    points_per_batch: int = Field(default=1, ge=1)
+    """Grid points evaluated at once with ``torch.func.vmap``: 1 on a CPU (measured faster), more on a GPU."""
+    save_every_seconds: float = Field(default=5.0, gt=0)
+    """How often a partial grid is written to the harness cache, so an interrupted slice resumes."""
+
+
+class TopologyConfig(_Section):
+    """Persistent homology of each slice's sublevel-set filtration."""
+
+    noise_sigmas: float = Field(default=2.0, ge=0)
+    """A bar counts as a feature when longer than this many times the slice's median per-point standard
+    error of the loss (the evaluation subset's sampling noise)."""
+
+
+class CurvatureConfig(_Section):
+    """Curvature baselines at the task-A solution, on a fixed subset of the task-A training split."""
+
+    samples: int = Field(default=512, ge=2)
+    """Training examples the Hessian and Fisher are computed on (seeded subset)."""
+    hutchinson_samples: int = Field(default=100, ge=2)
+    """Rademacher vectors of the Hutchinson trace estimator (its standard error is reported)."""
+    eigen_tol: float = Field(default=1e-3, gt=0)
+    """Power iteration stops when the Rayleigh quotient changes by less than this, relatively."""
+    eigen_max_iterations: int = Field(default=100, ge=1)
+    """Cap on power iterations (the number used is reported)."""
+    batch_size: int = Field(default=64, ge=1)
+    """Per-example Jacobian batch of the Fisher computation."""
+
+
+class ForgettingConfig(_Section):
+    """Sequential training on task B from the task-A checkpoint: naive, EWC, cosine."""
+
+    steps: list[int] = Field(default=[0, 10, 25, 50, 100, 250, 500, 1000, 5000], min_length=2)
+    """Task-B optimizer steps after which task-A test accuracy is measured (0 = the task-A checkpoint);
+    training runs to the last one."""
+    early_window: int = Field(default=500, ge=1)
+    """T of the early AURC: the last measured step of the early window."""
+    retention_steps: list[int] = Field(default=[10, 100], min_length=1)
+    """k of the reported ret@k = acc_A(k)/acc_A(0)."""
+    batch_size: int = Field(default=128, ge=1)
+    """Task-B mini-batch size."""
+    lr: float = Field(default=0.01, gt=0)
+    """Task-B learning rate: constant for naive and EWC, the peak of the cosine variant's decay."""
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    """SGD momentum on task B."""
+    weight_decay: float = Field(default=0.0, ge=0)
+    """L2 weight decay on task B (0: forgetting comes from task B alone, not from decay towards 0)."""
+    ewc_lambda: float = Field(default=100.0, ge=0)
+    """λ of the EWC penalty (λ/2)·Σ F_i (θ_i − θ_A,i)²."""
+    fisher_samples: int = Field(default=512, ge=2)
+    """Task-A training examples the EWC Fisher diagonal is computed on (eval mode)."""
+
+    @model_validator(mode="after")
+    def _steps_cover_the_metrics(self) -> ForgettingConfig:
+        if self.steps[0] != 0 or self.steps != sorted(set(self.steps)):
+            raise ValueError(f"steps must start at 0 and increase strictly, got {self.steps}")
+        missing = sorted({self.early_window, *self.retention_steps} - set(self.steps))
+        if missing:
+            raise ValueError(f"early_window and retention_steps must be measured steps; {missing} are not")
+        return self
+
+
+class PersistConfig(_Section):
+    """Experiment 1 (PERSIST): landscape topology vs forgetting. Stages read one subsection each."""
+
+    seeds: list[int] = Field(default=[0], min_length=1)
+    """Task-A training seeds per (architecture, dataset): each is an independent run with its own stages."""
+    task_a: TrainConfig
+    """Training on the dataset's task-A classes (the shared loop: SGD + momentum, cosine, best by val)."""
+    landscape: LandscapeConfig
+    topology: TopologyConfig
+    curvature: CurvatureConfig
+    forgetting: ForgettingConfig
+
+
 class SurveyParams(_Section):
     """The whole params.yaml."""
 
@@ -58,6 +149,7 @@ class SurveyParams(_Section):
     data: DataSection
     runtime: RuntimeSection
     train: TrainConfig
+    persist: PersistConfig
     report: ReportSection
 
 
@@ -65,6 +157,14 @@ SECTIONS: dict[str, type[BaseModel]] = {
     name: field.annotation  # type: ignore[misc]
     for name, field in SurveyParams.model_fields.items()
 }
+SECTIONS.update(
+    {
+        f"persist.{name}": field.annotation  # type: ignore[misc]
+        for name, field in PersistConfig.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+)
+"""Sections a stage may read: the top-level ones and the PERSIST subsections (``persist.landscape``)."""
 
 
 class ParamsError(ValueError):
@@ -89,12 +189,14 @@ def validate_params(raw: Any, origin: str) -> SurveyParams:
 
 
 def read_section(name: str, path: str | Path = "params.yaml") -> Any:
-    """Read and validate one section of params.yaml into its typed model."""
+    """Read and validate one section (``train``) or subsection (``persist.landscape``) of params.yaml."""
     raw = load_yaml_strict(path) or {}
-    if name not in raw:
-        raise ParamsError(f"{path}: missing section '{name}'")
+    for part in name.split("."):
+        if not isinstance(raw, dict) or part not in raw:
+            raise ParamsError(f"{path}: missing section '{name}'")
+        raw = raw[part]
     try:
-        return SECTIONS[name].model_validate(raw[name])
+        return SECTIONS[name].model_validate(raw)
     except ValidationError as err:
         raise ParamsError(_format(err, f"{path} [{name}]").replace("field '", f"field '{name}.")) from None
 

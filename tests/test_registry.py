@@ -129,6 +129,12 @@ def test_missing_file_and_bad_yaml(registry_copy: Path):
 
 # (file, text to replace, replacement, message that must appear) — one row per kind of bad input
 BAD_INPUTS = {
+    "persist dataset without tasks": (
+        "surveys.yaml",
+        "      architectures: [cnn_small]\n      datasets: [digits]\n",
+        "      architectures: [cnn_small]\n      datasets: [sst2]\n",
+        "entry 'micro', field 'persist.datasets': 'sst2' cannot be split into two tasks",
+    ),
     "unknown key": (
         "architectures.yaml",
         "    family: cnn\n",

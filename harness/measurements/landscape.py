@@ -124,7 +124,11 @@ def loss_grid(
             a = torch.tensor([axis[i] for i, _ in chunk], dtype=torch.float64)
             b = torch.tensor([axis[j] for _, j in chunk], dtype=torch.float64)
             if len(chunk) == 1:
-                params = {n: base[n] + float(a[0]) * d1[n] + float(b[0]) * d2[n] for n in names}
+                # θ + α·d1 + β·d2 in two fused passes and one allocation per tensor
+                params = {
+                    n: torch.add(base[n], d1[n], alpha=float(a[0])).add_(d2[n], alpha=float(b[0]))
+                    for n in names
+                }
                 per_sample = _per_sample_losses(model, params, buffers, loss_fn, inputs, targets, batch_size)[
                     None
                 ]

@@ -136,3 +136,20 @@ def basin_barrier(grid: np.ndarray) -> float:
         if added[centre] and find(centre) == find(boundary):
             return float(grid[i, j] - grid.ravel()[centre])
     raise AssertionError("unreachable: every vertex is eventually joined to the boundary")
+
+
+def bottleneck_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Bottleneck distance between two diagrams of one dimension (GUDHI for the finite bars).
+
+    Essential (infinite) bars can only match each other: with equal counts they are paired in order
+    of birth and contribute |Δbirth|; unequal counts give ``inf``.
+    """
+    import gudhi
+
+    fin_a, fin_b = a[np.isfinite(a[:, 1])], b[np.isfinite(b[:, 1])]
+    finite = float(gudhi.bottleneck_distance(fin_a, fin_b, 0.0))  # e = 0: the exact distance
+    ess_a, ess_b = np.sort(a[~np.isfinite(a[:, 1]), 0]), np.sort(b[~np.isfinite(b[:, 1]), 0])
+    if len(ess_a) != len(ess_b):
+        return float("inf")
+    essential = float(np.abs(ess_a - ess_b).max()) if len(ess_a) else 0.0
+    return max(finite, essential)

@@ -19,8 +19,8 @@ import yaml
 
 from harness.params import SurveyParams
 from harness.pipeline.deps import code_ref_module, module_closure
-from harness.pipeline.paths import CHECK_OUT, REPORTS, data_dir, data_manifest, train_dir
-from harness.pipeline.selection import train_pairs
+from harness.pipeline.paths import CHECK_OUT, REPORTS, data_dir, data_manifest, persist_dir, train_dir
+from harness.pipeline.selection import Run, persist_pairs, train_pairs
 from harness.registry.load import Registries
 from harness.registry.schema import REGISTRY_FILES
 
@@ -65,11 +65,11 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     stages["check"] = {
         "cmd": "python -m harness.stages.check",
         "deps": registry_files + check_code,
-        "params": ["survey", "data", "runtime", "train", "report"],
+        "params": ["survey", "data", "runtime", "train", "persist", "report"],
         "outs": [{CHECK_OUT: {"cache": False}}],  # constant content: re-running it re-runs nothing
     }
 
-    datasets = list(dict.fromkeys(p.dataset for p in pairs))
+    datasets = list(dict.fromkeys(p.dataset for p in pairs + persist_pairs(reg, profile)))
     data_common = set(module_closure(["harness.stages.data"], repo))
     data_items: dict[str, Any] = {}
     for d in datasets:
@@ -148,16 +148,22 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             },
         }
 
+    stages.update(_persist_stages(reg, params, repo))
+
     report_code = sorted(module_closure(["harness.stages.report"], repo))
+    persist_keys = [p.key for p in persist_pairs(reg, profile)]
+    first_seed = params.persist.seeds[0]
     stages["report"] = {
         "cmd": "python -m harness.stages.report",
         "deps": [
             *(f"{train_dir(p.key)}/metrics.json" for p in pairs),
             *(f"{train_dir(p.key)}/live/plots/metrics" for p in pairs),
+            *(f"{persist_dir(k, 'metrics')}/metrics.json" for k in persist_keys),
+            *(f"{persist_dir(f'{k}-s{first_seed}', 'landscape')}" for k in persist_keys),
             *registry_files,
             *report_code,
         ],
-        "params": ["survey", "report"],
+        "params": ["survey", "persist", "report"],
         "outs": [
             f"{REPORTS}/index.html",
             f"{REPORTS}/figures",
@@ -166,6 +172,95 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         ],
     }
     return {"stages": stages}
+
+
+PERSIST_RUN_STAGES: dict[str, tuple[str, list[str]]] = {
+    # stage part -> (params subsection it reads, upstream parts whose outputs it reads)
+    "task_a": ("persist.task_a", []),
+    "landscape": ("persist.landscape", ["task_a"]),
+    "topology": ("persist.topology", ["landscape"]),
+    "curvature": ("persist.curvature", ["task_a"]),
+    "forgetting": ("persist.forgetting", ["task_a"]),
+}
+"""PERSIST stages of one seeded run, in dependency order; each writes the folder ``persist_dir(key, part)``."""
+
+
+def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, Any]:
+    """``persist_<part>@<arch>-<dataset>-s<seed>`` for every run, and ``persist_metrics@<arch>-<dataset>``."""
+    pairs = persist_pairs(reg, params.survey.profile)
+    if not pairs:
+        return {}
+    runs = [Run(p.arch, p.dataset, seed) for p in pairs for seed in params.persist.seeds]
+    stages: dict[str, Any] = {}
+    for part, (section, upstream) in PERSIST_RUN_STAGES.items():
+        module = f"harness.stages.persist.{part}"
+        common = set(module_closure([module], repo))
+        items: dict[str, Any] = {}
+        for r in runs:
+            refs = [reg.architectures[r.arch].builder, reg.datasets[r.dataset].loader]
+            items[r.key] = {
+                "arch": _pad(reg.lineage("architectures", r.arch), 2),
+                "dataset": r.dataset,
+                "dataset_entry": _pad(reg.lineage("datasets", r.dataset), 2),
+                "code": _entry_code(refs, common, repo),
+            }
+        width = max(len(v["code"]) for v in items.values()) or 1
+        for item in items.values():
+            item["code"] = _pad(item["code"] or [sorted(common)[0]], width)
+        # every stage reads the task-A network's size (persist.task_a) except topology, which reads grids
+        sections = ["data", "runtime", section]
+        if part not in ("task_a", "topology"):
+            sections.append("persist.task_a")
+        out = persist_dir("${key}", part)
+        stages[f"persist_{part}"] = {
+            "foreach": items,
+            "do": {
+                "cmd": f"python -m {module} ${{key}}",
+                "deps": [
+                    CHECK_OUT,
+                    data_manifest("${item.dataset}"),
+                    *(persist_dir("${key}", u) for u in upstream),
+                    *sorted(common),
+                    *[f"${{item.code[{i}]}}" for i in range(width)],
+                ],
+                "params": [
+                    {
+                        _registry_file("architectures"): [
+                            "architectures.${item.arch[0]}",
+                            "architectures.${item.arch[1]}",
+                        ]
+                    },
+                    {
+                        _registry_file("datasets"): [
+                            "datasets.${item.dataset_entry[0]}",
+                            "datasets.${item.dataset_entry[1]}",
+                        ]
+                    },
+                    *sections,
+                ],
+                "outs": [out],
+            },
+        }
+    seeds = ",".join(str(s) for s in params.persist.seeds)
+    module = "harness.stages.persist.metrics"
+    out = persist_dir("${item}", "metrics")
+    stages["persist_metrics"] = {
+        "foreach": [p.key for p in pairs],
+        "do": {
+            "cmd": f"python -m {module} ${{item}} --seeds {seeds}",
+            "deps": [
+                *(
+                    persist_dir(f"${{item}}-s{seed}", part)
+                    for seed in params.persist.seeds
+                    for part in PERSIST_RUN_STAGES
+                ),
+                *sorted(module_closure([module], repo)),
+            ],
+            "outs": [f"{out}/runs.json", f"{out}/provenance.json"],
+            "metrics": [f"{out}/metrics.json"],
+        },
+    }
+    return stages
 
 
 def render_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = ".") -> str:

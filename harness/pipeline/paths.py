@@ -19,3 +19,9 @@ def data_dir(dataset: str) -> str:
 
 def data_manifest(dataset: str) -> str:
     return f"{data_dir(dataset)}/manifest.json"
+
+
+def persist_dir(key: str, part: str) -> str:
+    """Outputs of the PERSIST stage ``part`` (task_a, landscape, topology, curvature, forgetting) of run
+    ``key`` (``cnn_small-digits-s0``), or of the per-pair ``metrics`` stage (key ``cnn_small-digits``)."""
+    return f"{RESULTS}/persist/{key}/{part}"

@@ -25,21 +25,59 @@ def parse_pair(key: str) -> Pair:
     return Pair(arch, dataset)
 
 
-def train_pairs(reg: Registries, profile: str) -> list[Pair]:
-    """Architectures × datasets of the profile's ``train`` selection.
+class Run(NamedTuple):
+    """One seeded PERSIST run of an (architecture, dataset) pair."""
 
-    Only pairs joined by a declared adaptation rule are kept (an explicitly listed architecture that
-    can take none of the datasets is a registry error). Names do not depend on the order of entries.
-    """
+    arch: str
+    dataset: str
+    seed: int
+
+    @property
+    def pair(self) -> Pair:
+        return Pair(self.arch, self.dataset)
+
+    @property
+    def key(self) -> str:
+        """The stage-name key, e.g. ``cnn_small-digits-s0``."""
+        return f"{self.arch}-{self.dataset}-s{self.seed}"
+
+
+def parse_run(key: str) -> Run:
+    pair_key, sep, seed = key.rpartition("-s")
+    if not sep or not seed.isdigit():
+        raise ValueError(f"expected ARCH-DATASET-s<seed>, got {key!r}")
+    pair = parse_pair(pair_key)
+    return Run(pair.arch, pair.dataset, int(seed))
+
+
+def _profile(reg: Registries, profile: str):
     if profile not in reg.profiles:
         raise ParamsError(
             f"params survey.profile = {profile!r} is not a profile of registry/surveys.yaml "
             f"(known: {sorted(reg.profiles)})"
         )
-    sel = reg.profiles[profile].train
+    return reg.profiles[profile]
+
+
+def _pairs(reg: Registries, sel) -> list[Pair]:
     archs = list(reg.architectures) if sel.architectures == "all" else sel.architectures
     if sel.experiments:
         archs = [a for a in archs if set(reg.architectures[a].experiments) & set(sel.experiments)]
     return [
         Pair(a, d) for d in sel.datasets for a in archs if compatible(reg.architectures[a], reg.datasets[d])
     ]
+
+
+def persist_pairs(reg: Registries, profile: str) -> list[Pair]:
+    """(architecture, dataset) pairs of the profile's ``persist`` selection (none when it has none)."""
+    sel = _profile(reg, profile).persist
+    return [] if sel is None else _pairs(reg, sel)
+
+
+def train_pairs(reg: Registries, profile: str) -> list[Pair]:
+    """Architectures × datasets of the profile's ``train`` selection.
+
+    Only pairs joined by a declared adaptation rule are kept (an explicitly listed architecture that
+    can take none of the datasets is a registry error). Names do not depend on the order of entries.
+    """
+    return _pairs(reg, _profile(reg, profile).train)

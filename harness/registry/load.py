@@ -366,8 +366,23 @@ def _check_profiles(
                         pfile, name, "params.survey.profile", f"expected {name!r} (the profile's own key)"
                     )
                 )
-        for stage in ("train",):
+        for stage in ("train", "persist"):
             sel = getattr(profile, stage)
+            if sel is None:
+                continue
+            if stage == "persist":
+                for d in sel.datasets:
+                    ds = datasets.get(d)
+                    if ds is not None and (ds.tasks is None or ds.modality == "graph"):
+                        problems.append(
+                            Problem(
+                                pfile,
+                                name,
+                                "persist.datasets",
+                                f"{d!r} cannot be split into two tasks: expected a non-graph dataset "
+                                "whose entry declares tasks {task_a, task_b}",
+                            )
+                        )
             selected = {
                 "architectures": [] if sel.architectures == "all" else sel.architectures,
                 "datasets": sel.datasets,

@@ -170,6 +170,9 @@ class SurveyProfile(StrictModel):
     """What this profile is for and how long it takes."""
     train: Selection
     """Task training (experiment-independent)."""
+    persist: Selection | None = None
+    """Experiment 1 (PERSIST): task-A training, landscapes, topology, curvature and forgetting stages
+    over these (architecture, dataset) pairs, one run per ``persist.seeds`` entry; none when absent."""
     params: dict[str, Any]
     """The complete params.yaml this profile writes (validated against ``harness.params``)."""
 

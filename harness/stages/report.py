@@ -10,7 +10,7 @@ from pathlib import Path
 from harness.params import read_section
 from harness.pipeline.paths import REPORTS, train_dir
 from harness.pipeline.provenance import Provenance
-from harness.pipeline.selection import train_pairs
+from harness.pipeline.selection import persist_pairs, train_pairs
 from harness.registry.load import load_registries
 from harness.stages.common import stage_main
 
@@ -19,17 +19,25 @@ from harness.stages.common import stage_main
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(description=__doc__).parse_args(argv)
     from harness.report.page import render_page, write_table
+    from harness.report.sections.persist import persist_section
     from harness.report.sections.training import training_section
 
     reg = load_registries(check_code=False)
-    survey, report = read_section("survey"), read_section("report")
-    prov = Provenance("report", {}, {"survey": survey.model_dump(), "report": report.model_dump()})
+    survey, report, persist = read_section("survey"), read_section("report"), read_section("persist")
+    prov = Provenance(
+        "report",
+        {},
+        {"survey": survey.model_dump(), "report": report.model_dump(), "persist": persist.model_dump()},
+    )
     pairs = train_pairs(reg, survey.profile)
     out = Path(REPORTS)
     for sub in ("figures", "tables"):
         shutil.rmtree(out / sub, ignore_errors=True)
     results = [(p.arch, p.dataset, reg.architectures[p.arch].family, Path(train_dir(p.key))) for p in pairs]
     sections = [training_section(results, out / "figures")]
+    persist_runs = [(p.arch, p.dataset) for p in persist_pairs(reg, survey.profile)]
+    if persist_runs:
+        sections.append(persist_section(persist_runs, persist.seeds, out / "figures"))
     for s in sections:
         for t in s.tables:
             write_table(t, out / "tables")

@@ -96,15 +96,20 @@ def train_classifier(
     hooks: Hooks = Hooks(),
     store: CheckpointStore | None = None,
     progress: bool = True,
+    max_steps: int | None = None,
 ) -> TrainResult:
     """Train ``model`` (already on the data's device) with cross-entropy; return the best checkpoint.
 
     Shuffling is seeded per epoch from ``seed`` (so a resumed run sees the same batches); the
-    global torch RNG (dropout) is saved in the resumable state.
+    global torch RNG (dropout) is saved in the resumable state. ``max_steps`` ends training after that
+    many optimizer steps (mid-epoch if need be; the cosine schedule then spans exactly those steps).
     """
     n_train = len(data.train.targets)
     steps_per_epoch = math.ceil(n_train / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    last_epoch = math.ceil(total_steps / steps_per_epoch)
     opt = _make_optimizer(model, cfg)
     sched = _make_schedule(opt, cfg, total_steps)
     loss_fn = nn.CrossEntropyLoss()
@@ -167,12 +172,12 @@ def train_classifier(
         step_hooks()
     model.train()
     bar = tqdm(
-        range(start_epoch, cfg.epochs),
+        range(start_epoch, last_epoch),
         disable=None if progress else True,
         desc="train",
         unit="epoch",
         initial=start_epoch,
-        total=cfg.epochs,
+        total=last_epoch,
     )
     for epoch in bar:
         order = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
@@ -180,7 +185,10 @@ def train_classifier(
         # running sums stay on the device: no host sync per step (a GPU would otherwise wait every step)
         loss_sum = torch.zeros((), dtype=torch.float64, device=data.train.targets.device)
         correct = torch.zeros((), dtype=torch.long, device=data.train.targets.device)
+        seen = 0
         for i in range(0, n_train, cfg.batch_size):
+            if step == total_steps:
+                break
             idx = order[i : i + cfg.batch_size]
             x, y = data.train.inputs[idx], data.train.targets[idx]
             logits = model(x)
@@ -194,8 +202,9 @@ def train_classifier(
             step += 1
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
             step_hooks()
-        epoch_loss = loss_sum.item() / n_train
+        epoch_loss = loss_sum.item() / seen
         if not math.isfinite(epoch_loss):  # checked once an epoch: NaN/inf propagates into the sum
             history.append({"epoch": epoch + 1, "step": step, "train_loss": None})
             save(epoch, "diverged", step)
@@ -204,10 +213,10 @@ def train_classifier(
             "epoch": epoch + 1,
             "step": step,
             "train_loss": epoch_loss,
-            "train_accuracy": correct.item() / n_train,
+            "train_accuracy": correct.item() / seen,
             "lr": opt.param_groups[0]["lr"],
         }
-        if (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs:
+        if (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == last_epoch:
             record["val_accuracy"] = accuracy(model, *data.val)
             if record["val_accuracy"] > best_val:
                 best_val, best_epoch = record["val_accuracy"], epoch + 1
@@ -216,8 +225,8 @@ def train_classifier(
         bar.set_postfix(loss=f"{record['train_loss']:.4f}", val=record.get("val_accuracy"))
         if hooks.on_epoch_end:
             hooks.on_epoch_end(record)
-        if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == cfg.epochs:
-            save(epoch + 1, "complete" if epoch + 1 == cfg.epochs else "running")
+        if (epoch + 1) % cfg.checkpoint_every_epochs == 0 or epoch + 1 == last_epoch:
+            save(epoch + 1, "complete" if epoch + 1 == last_epoch else "running")
 
     model.load_state_dict(best_state)  # the caller gets the best-by-validation network back
     test_acc = accuracy(model, *data.test)

@@ -1,0 +1,107 @@
+"""Stage ``persist_curvature@<arch>-<dataset>-s<seed>``: curvature baselines at the task-A solution.
+
+On a fixed subset of the task-A training split (``persist.curvature.samples``, drawn with
+``runtime.seed``), in eval mode: the Hessian trace of the mean cross-entropy by Hutchinson's estimator
+(Rademacher probes; standard error reported), its eigenvalue of largest magnitude by power iteration
+(iterations reported), and the trace of the Fisher information F = E_x Σ_y p(y|x) ∇log p(y|x)² from
+per-example gradients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from harness.params import read_section
+from harness.pipeline.provenance import Provenance, device_description
+from harness.stages.common import stage_main, write_json
+from harness.stages.persist.run import file_sha256, load_task_a_network, open_run, seeded_subset, task_arrays
+
+STAGE_MODULE = "harness.stages.persist.curvature"
+
+
+@stage_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
+    args = parser.parse_args(argv)
+    ctx = open_run(args.key)
+    cfg, task_cfg, runtime = (
+        read_section("persist.curvature"),
+        read_section("persist.task_a"),
+        read_section("runtime"),
+    )
+    params = {
+        "persist.curvature": cfg.model_dump(),
+        "persist.task_a": task_cfg.model_dump(),
+        "runtime": runtime.model_dump(),
+    }
+    out = ctx.out("curvature")
+    out.mkdir(parents=True, exist_ok=True)
+    prov = Provenance(f"persist_curvature@{args.key}", ctx.entries, params)
+    task_a = json.loads((ctx.out("task_a") / "metrics.json").read_text())
+    if task_a["status"] != "ok":
+        write_json(out / "curvature.json", {"status": task_a["status"]})
+        prov.write(out / "provenance.json")
+        print(f"persist_curvature@{args.key}: task A {task_a['status']}; nothing to measure (recorded)")
+        return
+
+    import torch
+    from torch import nn
+
+    from harness.measurements.curvature import fisher_trace, hessian_top_eigenvalue, hessian_trace
+    from harness.training.device import make_deterministic, resolve_device
+
+    device = resolve_device(runtime.device)
+    make_deterministic(ctx.run.seed, runtime.deterministic)
+    model = load_task_a_network(ctx, device)
+    x, y = seeded_subset(task_arrays(ctx, "task_a")["train"], cfg.samples, ctx.split_seed)
+    inputs, targets = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    timings = {}
+
+    started = time.perf_counter()
+    trace = hessian_trace(model, loss_fn, inputs, targets, samples=cfg.hutchinson_samples, seed=ctx.run.seed)
+    timings["hessian_trace"] = time.perf_counter() - started
+    started = time.perf_counter()
+    top = hessian_top_eigenvalue(
+        model,
+        loss_fn,
+        inputs,
+        targets,
+        tol=cfg.eigen_tol,
+        max_iterations=cfg.eigen_max_iterations,
+        seed=ctx.run.seed,
+    )
+    timings["hessian_top_eigenvalue"] = time.perf_counter() - started
+    started = time.perf_counter()
+    fisher = fisher_trace(model, inputs, batch_size=cfg.batch_size)
+    timings["fisher_trace"] = time.perf_counter() - started
+    write_json(
+        out / "curvature.json",
+        {
+            "status": "ok",
+            "samples": len(y),
+            "loss": "mean cross-entropy (nats) over the subset; Hessian of that mean",
+            "hessian_trace": trace.value,
+            "hessian_trace_stderr": trace.stderr,
+            "hutchinson_samples": cfg.hutchinson_samples,
+            "hessian_top_eigenvalue": top.value,
+            "eigen_iterations": top.iterations,
+            "eigen_converged": top.iterations < cfg.eigen_max_iterations,
+            "fisher_trace": fisher,
+            "fisher": "true Fisher: expectation over the model's own p(y|x), per-example gradients",
+            "seconds": {k: round(v, 3) for k, v in timings.items()},
+        },
+    )
+    weights_sha = file_sha256(ctx.out("task_a") / "model.safetensors")
+    prov.add(device=device_description(device), task_a_weights_sha256=weights_sha)
+    prov.write(out / "provenance.json")
+    print(
+        f"persist_curvature@{args.key}: tr(H) {trace.value:.4g} ± {trace.stderr:.2g}, λ_max {top.value:.4g}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

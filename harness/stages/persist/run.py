@@ -1,0 +1,126 @@
+"""What every PERSIST stage of one seeded run shares: its registry entries, task data and network.
+
+Tasks: the dataset entry's ``tasks.task_a`` / ``tasks.task_b`` classes, each relabelled 0..n−1 and split
+(train/val/test) with ``runtime.seed``, so every run of a dataset sees the same examples. The network has
+one shared head of max(n_A, n_B) outputs (the single-head setting): task B reuses the outputs task A
+trained, which is what makes forgetting measurable without task labels at test time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from harness.data.adapt import adapt_inputs
+from harness.data.arrays import class_subset, split_dataset
+from harness.data.load import load_dataset
+from harness.params import read_section
+from harness.pipeline.paths import data_manifest, persist_dir
+from harness.pipeline.selection import Run, parse_run
+from harness.registry.adaptation import plan_adaptation
+from harness.registry.load import Problem, Registries, RegistryError, load_registries
+from harness.registry.schema import ArchitectureEntry, DatasetEntry
+from harness.stages.common import MISSING_ENTRY, code_version, stable_hash
+
+
+@dataclass
+class PersistRun:
+    """One run's registry entries and the identity of its inputs (for caches and provenance)."""
+
+    run: Run
+    reg: Registries
+    arch: ArchitectureEntry
+    dataset: DatasetEntry
+    data_root: str
+    split_seed: int
+    entries: dict[str, Any]
+
+    @property
+    def head_size(self) -> int:
+        tasks = self.dataset.tasks
+        return max(len(tasks.task_a), len(tasks.task_b))
+
+    def out(self, part: str) -> Path:
+        return Path(persist_dir(self.run.key, part))
+
+    def run_id(self, params: dict[str, Any], modules: list[str], upstream: dict[str, str]) -> str:
+        """Cache key of a stage: entries, the params it reads, its code and its inputs' hashes."""
+        return stable_hash(
+            {"entries": self.entries, "params": params, "code": code_version(modules), "upstream": upstream}
+        )
+
+
+def open_run(key: str) -> PersistRun:
+    """Validate the run's entries (one clear error before any work) and read the shared params."""
+    run = parse_run(key)
+    wanted = {("architectures", run.arch), ("datasets", run.dataset)}
+    reg = load_registries(check_code=wanted)
+    for registry, k in wanted:
+        if k not in getattr(reg, registry):
+            raise RegistryError([Problem(f"registry/{registry}.yaml", k, None, MISSING_ENTRY)])
+    ds = reg.datasets[run.dataset]
+    if ds.tasks is None:
+        raise RegistryError(
+            [Problem("registry/datasets.yaml", run.dataset, "tasks", "expected {task_a, task_b} for PERSIST")]
+        )
+    manifest = json.loads(Path(data_manifest(run.dataset)).read_text())
+    entries = {
+        "architecture": {
+            k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", run.arch)
+        },
+        "dataset": {k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", run.dataset)},
+        "data_sha256": manifest["arrays"]["sha256"],
+        "seed": run.seed,
+    }
+    data_root, runtime = read_section("data").root, read_section("runtime")
+    return PersistRun(run, reg, reg.architectures[run.arch], ds, data_root, runtime.seed, entries)
+
+
+def task_arrays(
+    ctx: PersistRun, task: Literal["task_a", "task_b"]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{train, val, test} → (inputs adapted to the architecture, labels 0..n−1) of one task."""
+    data = load_dataset(ctx.run.dataset, ctx.dataset, ctx.data_root)
+    data = class_subset(data, getattr(ctx.dataset.tasks, task))
+    split = ctx.dataset.split
+    idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=ctx.split_seed)
+    inputs = adapt_inputs(data.inputs, plan_adaptation(ctx.dataset, ctx.arch))
+    return {name: (inputs[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+
+
+def seeded_subset(
+    arrays: tuple[np.ndarray, np.ndarray], size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed subset of ``size`` examples (all of them when fewer), drawn with ``seed``, in index order."""
+    x, y = arrays
+    if size >= len(y):
+        return x, y
+    rows = np.sort(np.random.default_rng(seed).choice(len(y), size=size, replace=False))
+    return x[rows], y[rows]
+
+
+def build_network(ctx: PersistRun, size: Literal["tiny", "full"]):
+    """The architecture with the shared task head (seed torch first for a reproducible initialisation)."""
+    from harness.models.build import build_architecture
+
+    return build_architecture(ctx.arch, ctx.dataset.model_copy(update={"num_classes": ctx.head_size}), size)
+
+
+def load_task_a_network(ctx: PersistRun, device):
+    """The task-A network from ``persist_task_a``'s best checkpoint, on ``device``, in eval mode."""
+    from safetensors.torch import load_file
+
+    cfg = read_section("persist.task_a")
+    model = build_network(ctx, cfg.size)
+    model.load_state_dict(load_file(str(ctx.out("task_a") / "model.safetensors")))
+    return model.to(device).eval()
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,90 @@
+"""Stage ``persist_task_a@<arch>-<dataset>-s<seed>``: train one network on the dataset's task-A classes.
+
+The shared training loop with ``persist.task_a`` (SGD + momentum, cosine annealing, best checkpoint by
+validation accuracy, test accuracy recorded), initialised and shuffled with the run's seed. Resumes
+after a crash from the harness cache (``dvc repro`` deletes outputs before re-running); a diverged run
+is recorded, and the later stages of the run record it too instead of measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.params import read_section
+from harness.pipeline.provenance import Provenance, device_description
+from harness.stages.common import cache_root, stage_main, write_json
+from harness.stages.persist.run import build_network, open_run, task_arrays
+
+STAGE_MODULE = "harness.stages.persist.task_a"
+
+
+@stage_main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    ctx = open_run(args.key)
+    cfg, runtime = read_section("persist.task_a"), read_section("runtime")
+    params = {"persist.task_a": cfg.model_dump(), "runtime": runtime.model_dump()}
+    modules = [STAGE_MODULE, ctx.arch.builder.partition(":")[0], ctx.dataset.loader.partition(":")[0]]
+    run_id = ctx.run_id(params, modules, {})
+    prov = Provenance(f"persist_task_a@{args.key}", ctx.entries, params)
+
+    import torch
+    from safetensors.torch import save_file
+
+    from harness.models.build import trainable_parameter_count
+    from harness.training.checkpoint import CheckpointStore
+    from harness.training.device import make_deterministic, resolve_device
+    from harness.training.loop import Split, Splits, train_classifier
+
+    device = resolve_device(runtime.device)
+    make_deterministic(ctx.run.seed, runtime.deterministic)
+    model = build_network(ctx, cfg.size).to(device)
+    arrays = task_arrays(ctx, "task_a")
+    splits = Splits(
+        *(Split(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for x, y in arrays.values())
+    )
+    result = train_classifier(
+        model,
+        splits,
+        cfg,
+        seed=ctx.run.seed,
+        store=CheckpointStore(cache_root() / "persist_task_a" / run_id),
+        progress=not args.no_progress,
+    )
+    out = ctx.out("task_a")
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in result.best_state.items()}, str(out / "model.safetensors"))
+    write_json(
+        out / "metrics.json",
+        {
+            "status": result.status,
+            "params": trainable_parameter_count(model),
+            "classes": len(ctx.dataset.tasks.task_a),
+            "head_size": ctx.head_size,
+            "epochs": cfg.epochs,
+            "steps": result.steps,
+            "best_epoch": result.best_epoch,
+            "val_accuracy": result.best_val_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "diverged_at_step": result.diverged_at_step,
+            "history": result.history,
+        },
+    )
+    prov.add(
+        run_id=run_id,
+        device=device_description(device),
+        seed=ctx.run.seed,
+        split_seed=ctx.split_seed,
+        resumed_from_epoch=result.resumed_from_epoch,
+        split_sizes={name: len(y) for name, (_, y) in arrays.items()},
+        task_classes=ctx.dataset.tasks.task_a,
+    )
+    prov.write(out / "provenance.json")
+    print(f"persist_task_a@{args.key}: {result.status}; task-A test accuracy {result.test_accuracy}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
