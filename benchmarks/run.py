@@ -383,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profiles",
         help="comma-separated profiles whose training steps to time (default: embedded,full on cpu; full on cuda)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["steps", "landscape", "survey"],
+        action="append",
+        help="re-measure only these parts (repeatable); the others are kept from the existing JSON",
+    )
     args = parser.parse_args(argv)
     desc = machine_description(args.device)
     profiles = (
@@ -390,9 +396,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.profiles
         else (["full"] if args.device == "cuda" else ["embedded", "full"])
     )
-    steps = bench_training_step(args.device, profiles)
-    landscape = bench_landscape(args.device)
-    survey = None if args.skip_survey else bench_embedded_survey()
+    only = set(args.only or ["steps", "landscape", "survey"])
+    previous_path = Path(args.out).with_suffix(".json")
+    previous = json.loads(previous_path.read_text()) if args.only and previous_path.exists() else {}
+    steps = bench_training_step(args.device, profiles) if "steps" in only else previous.get("steps", [])
+    landscape = bench_landscape(args.device) if "landscape" in only else previous.get("landscape")
+    measure_survey = "survey" in only and not args.skip_survey
+    survey = bench_embedded_survey() if measure_survey else previous.get("survey")
     text = render(desc, steps, survey, landscape)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "persistence_diagrams": "harness.measurements.topology",
     "persistence_summary": "harness.measurements.topology",
     "basin_barrier": "harness.measurements.topology",
+    "bottleneck_distance": "harness.measurements.topology",
     "hessian_trace": "harness.measurements.curvature",
     "hessian_top_eigenvalue": "harness.measurements.curvature",
     "fisher_trace": "harness.measurements.curvature",

@@ -44,6 +44,17 @@ def _registry_file(name: str) -> str:
     return f"registry/{REGISTRY_FILES[name]}"
 
 
+def _entry_params() -> dict[str, list[str]]:
+    """Params of a foreach item's architecture and dataset entries (each padded to its base, if any)."""
+    return {
+        _registry_file("architectures"): ["architectures.${item.arch[0]}", "architectures.${item.arch[1]}"],
+        _registry_file("datasets"): [
+            "datasets.${item.dataset_entry[0]}",
+            "datasets.${item.dataset_entry[1]}",
+        ],
+    }
+
+
 def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = ".") -> dict[str, Any]:
     """The dvc.yaml mapping for ``params.survey.profile``."""
     repo = Path(repo)
@@ -117,16 +128,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             item["arch"] = _pad(item["arch"], 2)
             item["code"] = _pad(item["code"] or [sorted(train_common)[0]], width)
         measure_arg = ",".join(sel.measurements)
-        registry_params: dict[str, list[str]] = {
-            _registry_file("architectures"): [
-                "architectures.${item.arch[0]}",
-                "architectures.${item.arch[1]}",
-            ],
-            _registry_file("datasets"): [
-                "datasets.${item.dataset_entry[0]}",
-                "datasets.${item.dataset_entry[1]}",
-            ],
-        }
+        registry_params = _entry_params()
         if sel.measurements:
             registry_params[_registry_file("measurements")] = [f"measurements.{m}" for m in sel.measurements]
         out = train_dir("${key}")
@@ -223,21 +225,7 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
                     *sorted(common),
                     *[f"${{item.code[{i}]}}" for i in range(width)],
                 ],
-                "params": [
-                    {
-                        _registry_file("architectures"): [
-                            "architectures.${item.arch[0]}",
-                            "architectures.${item.arch[1]}",
-                        ]
-                    },
-                    {
-                        _registry_file("datasets"): [
-                            "datasets.${item.dataset_entry[0]}",
-                            "datasets.${item.dataset_entry[1]}",
-                        ]
-                    },
-                    *sections,
-                ],
+                "params": [{k: v} for k, v in _entry_params().items()] + sections,
                 "outs": [out],
             },
         }

@@ -9,42 +9,26 @@ per-example gradients.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
-from harness.params import read_section
-from harness.pipeline.provenance import Provenance, device_description
+from harness.pipeline.provenance import device_description
 from harness.stages.common import stage_main, write_json
-from harness.stages.persist.run import file_sha256, load_task_a_network, open_run, seeded_subset, task_arrays
+from harness.stages.persist.run import (
+    file_sha256,
+    load_task_a_network,
+    seeded_subset,
+    start_stage,
+    task_arrays,
+)
 
 STAGE_MODULE = "harness.stages.persist.curvature"
 
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
-    args = parser.parse_args(argv)
-    ctx = open_run(args.key)
-    cfg, task_cfg, runtime = (
-        read_section("persist.curvature"),
-        read_section("persist.task_a"),
-        read_section("runtime"),
-    )
-    params = {
-        "persist.curvature": cfg.model_dump(),
-        "persist.task_a": task_cfg.model_dump(),
-        "runtime": runtime.model_dump(),
-    }
-    out = ctx.out("curvature")
-    out.mkdir(parents=True, exist_ok=True)
-    prov = Provenance(f"persist_curvature@{args.key}", ctx.entries, params)
-    task_a = json.loads((ctx.out("task_a") / "metrics.json").read_text())
-    if task_a["status"] != "ok":
-        write_json(out / "curvature.json", {"status": task_a["status"]})
-        prov.write(out / "provenance.json")
-        print(f"persist_curvature@{args.key}: task A {task_a['status']}; nothing to measure (recorded)")
+    start = start_stage(argv, __doc__, "curvature", ["persist.curvature", "persist.task_a", "runtime"])
+    ctx, cfg, runtime, out = start.ctx, start.config["persist.curvature"], start.config["runtime"], start.out
+    if start.task_a_failed("curvature.json", {}):
         return
 
     import torch
@@ -96,10 +80,10 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     weights_sha = file_sha256(ctx.out("task_a") / "model.safetensors")
-    prov.add(device=device_description(device), task_a_weights_sha256=weights_sha)
-    prov.write(out / "provenance.json")
+    start.prov.add(device=device_description(device), task_a_weights_sha256=weights_sha)
+    start.prov.write(out / "provenance.json")
     print(
-        f"persist_curvature@{args.key}: tr(H) {trace.value:.4g} ± {trace.stderr:.2g}, λ_max {top.value:.4g}"
+        f"persist_curvature@{ctx.run.key}: tr(H) {trace.value:.4g} ± {trace.stderr:.2g}, λ_max {top.value:.4g}"
     )
 
 

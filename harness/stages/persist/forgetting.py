@@ -14,15 +14,19 @@ early AURC over [0, T], forgetting (Chaudhry et al. 2018) and the maximum drop; 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
 from harness.measurements.forgetting import early_aurc, forgetting, max_drop, retention
-from harness.params import read_section
-from harness.pipeline.provenance import Provenance, device_description
+from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
-from harness.stages.persist.run import file_sha256, load_task_a_network, open_run, seeded_subset, task_arrays
+from harness.stages.persist.run import (
+    file_sha256,
+    load_task_a_network,
+    seeded_subset,
+    start_stage,
+    task_arrays,
+)
 
 STAGE_MODULE = "harness.stages.persist.forgetting"
 VARIANTS = ("naive", "ewc", "cosine")
@@ -42,28 +46,10 @@ def retention_metrics(curve: dict[int, float], retention_steps: list[int], horiz
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
-    args = parser.parse_args(argv)
-    ctx = open_run(args.key)
-    cfg, task_cfg, runtime = (
-        read_section("persist.forgetting"),
-        read_section("persist.task_a"),
-        read_section("runtime"),
-    )
-    params = {
-        "persist.forgetting": cfg.model_dump(),
-        "persist.task_a": task_cfg.model_dump(),
-        "runtime": runtime.model_dump(),
-    }
-    out = ctx.out("forgetting")
-    out.mkdir(parents=True, exist_ok=True)
-    prov = Provenance(f"persist_forgetting@{args.key}", ctx.entries, params)
-    task_a = json.loads((ctx.out("task_a") / "metrics.json").read_text())
-    if task_a["status"] != "ok":
-        write_json(out / "forgetting.json", {"status": task_a["status"], "variants": {}})
-        prov.write(out / "provenance.json")
-        print(f"persist_forgetting@{args.key}: task A {task_a['status']}; nothing to continue (recorded)")
+    start = start_stage(argv, __doc__, "forgetting", ["persist.forgetting", "persist.task_a", "runtime"])
+    ctx, cfg, runtime, out = start.ctx, start.config["persist.forgetting"], start.config["runtime"], start.out
+    task_cfg = start.config["persist.task_a"]
+    if start.task_a_failed("forgetting.json", {"variants": {}}):
         return
 
     import torch
@@ -76,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
 
     weights_sha = file_sha256(ctx.out("task_a") / "model.safetensors")
     modules = [STAGE_MODULE, ctx.arch.builder.partition(":")[0], ctx.dataset.loader.partition(":")[0]]
-    run_id = ctx.run_id(params, modules, {"task_a_weights": weights_sha})
+    run_id = ctx.run_id(start.params, modules, {"task_a_weights": weights_sha})
     cache = cache_root() / "persist_forgetting" / run_id
     cache.mkdir(parents=True, exist_ok=True)
     device = resolve_device(runtime.device)
@@ -167,10 +153,10 @@ def main(argv: list[str] | None = None) -> None:
             "ewc_benefit": benefit,
         },
     )
-    prov.add(run_id=run_id, device=device_description(device), task_a_weights_sha256=weights_sha)
-    prov.write(out / "provenance.json")
+    start.prov.add(run_id=run_id, device=device_description(device), task_a_weights_sha256=weights_sha)
+    start.prov.write(out / "provenance.json")
     summary = {n: v.get("metrics", {}).get("forgetting") for n, v in variants.items()}
-    print(f"persist_forgetting@{args.key}: forgetting {summary}")
+    print(f"persist_forgetting@{ctx.run.key}: forgetting {summary}")
 
 
 if __name__ == "__main__":

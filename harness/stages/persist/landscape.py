@@ -13,16 +13,19 @@ weights) every ``save_every_seconds``, so a killed slice continues where it stop
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 import numpy as np
 
-from harness.params import read_section
-from harness.pipeline.provenance import Provenance, device_description
+from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
-from harness.stages.persist.run import file_sha256, load_task_a_network, open_run, seeded_subset, task_arrays
+from harness.stages.persist.run import (
+    file_sha256,
+    load_task_a_network,
+    seeded_subset,
+    start_stage,
+    task_arrays,
+)
 
 STAGE_MODULE = "harness.stages.persist.landscape"
 BATCHNORM_POLICY = "eval mode: running statistics of the task-A network, unperturbed"
@@ -59,30 +62,11 @@ def _plot(path, loss: np.ndarray, span: float, title: str) -> None:
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
-    args = parser.parse_args(argv)
-    ctx = open_run(args.key)
-    cfg, task_cfg, runtime = (
-        read_section("persist.landscape"),
-        read_section("persist.task_a"),
-        read_section("runtime"),
-    )
-    out = ctx.out("landscape")
-    out.mkdir(parents=True, exist_ok=True)
-    task_a = json.loads((ctx.out("task_a") / "metrics.json").read_text())
-    params = {
-        "persist.landscape": cfg.model_dump(),
-        "persist.task_a": task_cfg.model_dump(),
-        "runtime": runtime.model_dump(),
-    }
-    weights_sha = file_sha256(ctx.out("task_a") / "model.safetensors")
-    prov = Provenance(f"persist_landscape@{args.key}", ctx.entries, params)
-    if task_a["status"] != "ok":
-        write_json(out / "metadata.json", {"status": task_a["status"], "slices": []})
-        prov.write(out / "provenance.json")
-        print(f"persist_landscape@{args.key}: task A {task_a['status']}; nothing to slice (recorded)")
+    start = start_stage(argv, __doc__, "landscape", ["persist.landscape", "persist.task_a", "runtime"])
+    ctx, cfg, runtime, out = start.ctx, start.config["persist.landscape"], start.config["runtime"], start.out
+    if start.task_a_failed("metadata.json", {"slices": []}):
         return
+    weights_sha = file_sha256(ctx.out("task_a") / "model.safetensors")
 
     import torch
     from torch import nn
@@ -97,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.device import make_deterministic, resolve_device
 
     modules = [STAGE_MODULE, ctx.arch.builder.partition(":")[0], ctx.dataset.loader.partition(":")[0]]
-    run_id = ctx.run_id(params, modules, {"task_a_weights": weights_sha})
+    run_id = ctx.run_id(start.params, modules, {"task_a_weights": weights_sha})
     cache = cache_root() / "persist_landscape" / run_id
     cache.mkdir(parents=True, exist_ok=True)
     device = resolve_device(runtime.device)
@@ -148,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         np.save(out / f"slice_{k}_loss.npy", grid.loss)
         np.save(out / f"slice_{k}_stderr.npy", grid.stderr)
         centre = grid.loss[cfg.resolution // 2, cfg.resolution // 2]
-        _plot(out / f"slice_{k}.png", grid.loss, cfg.span, f"{args.key} slice {k}")
+        _plot(out / f"slice_{k}.png", grid.loss, cfg.span, f"{ctx.run.key} slice {k}")
         slices.append(
             {
                 "index": k,
@@ -179,10 +163,10 @@ def main(argv: list[str] | None = None) -> None:
             "slices": slices,
         },
     )
-    prov.add(run_id=run_id, device=device_description(device), task_a_weights_sha256=weights_sha)
-    prov.write(out / "provenance.json")
+    start.prov.add(run_id=run_id, device=device_description(device), task_a_weights_sha256=weights_sha)
+    start.prov.write(out / "provenance.json")
     print(
-        f"persist_landscape@{args.key}: {cfg.slices} slices of {cfg.resolution}², resumed {resumed or 'none'}"
+        f"persist_landscape@{ctx.run.key}: {cfg.slices} slices of {cfg.resolution}², resumed {resumed or 'none'}"
     )
 
 

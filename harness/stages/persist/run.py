@@ -8,6 +8,7 @@ trained, which is what makes forgetting measurable without task labels at test t
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,12 @@ from harness.data.arrays import class_subset, split_dataset
 from harness.data.load import load_dataset
 from harness.params import read_section
 from harness.pipeline.paths import data_manifest, persist_dir
+from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import Run, parse_run
 from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import Problem, Registries, RegistryError, load_registries
 from harness.registry.schema import ArchitectureEntry, DatasetEntry
-from harness.stages.common import MISSING_ENTRY, code_version, stable_hash
+from harness.stages.common import MISSING_ENTRY, code_version, stable_hash, write_json
 
 
 @dataclass
@@ -124,3 +126,47 @@ def file_sha256(path: str | Path) -> str:
     import hashlib
 
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class StageStart:
+    """A PERSIST stage after its checks: the run, the params it read, its output folder, its provenance."""
+
+    args: argparse.Namespace
+    ctx: PersistRun
+    config: dict[str, Any]
+    """params subsection name → its typed model."""
+    out: Path
+    prov: Provenance
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {name: c.model_dump() for name, c in self.config.items()}
+
+    def task_a_failed(self, filename: str, payload: dict[str, Any]) -> bool:
+        """When the run's task-A training did not finish, record that (``filename`` with the status and
+        ``payload``) instead of measuring, and say so: a diverged run is recorded, not fatal."""
+        status = json.loads((self.ctx.out("task_a") / "metrics.json").read_text())["status"]
+        if status == "ok":
+            return False
+        write_json(self.out / filename, {"status": status, **payload})
+        self.prov.write(self.out / "provenance.json")
+        print(f"{self.prov.record['stage']}: task A {status}; nothing measured (recorded)")
+        return True
+
+
+def start_stage(argv: list[str] | None, description: str, part: str, sections: list[str]) -> StageStart:
+    """Parse ``<arch>-<dataset>-s<seed>``, validate the run's entries and read ``sections`` of params.yaml,
+    all before any work; create the output folder."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    ctx = open_run(args.key)
+    config = {name: read_section(name) for name in sections}
+    out = ctx.out(part)
+    out.mkdir(parents=True, exist_ok=True)
+    prov = Provenance(
+        f"persist_{part}@{args.key}", ctx.entries, {n: c.model_dump() for n, c in config.items()}
+    )
+    return StageStart(args, ctx, config, out, prov)

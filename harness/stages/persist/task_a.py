@@ -8,28 +8,19 @@ is recorded, and the later stages of the run record it too instead of measuring.
 
 from __future__ import annotations
 
-import argparse
-
-from harness.params import read_section
-from harness.pipeline.provenance import Provenance, device_description
+from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
-from harness.stages.persist.run import build_network, open_run, task_arrays
+from harness.stages.persist.run import build_network, start_stage, task_arrays
 
 STAGE_MODULE = "harness.stages.persist.task_a"
 
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
-    ctx = open_run(args.key)
-    cfg, runtime = read_section("persist.task_a"), read_section("runtime")
-    params = {"persist.task_a": cfg.model_dump(), "runtime": runtime.model_dump()}
+    start = start_stage(argv, __doc__, "task_a", ["persist.task_a", "runtime"])
+    ctx, cfg, runtime = start.ctx, start.config["persist.task_a"], start.config["runtime"]
     modules = [STAGE_MODULE, ctx.arch.builder.partition(":")[0], ctx.dataset.loader.partition(":")[0]]
-    run_id = ctx.run_id(params, modules, {})
-    prov = Provenance(f"persist_task_a@{args.key}", ctx.entries, params)
+    run_id = ctx.run_id(start.params, modules, {})
 
     import torch
     from safetensors.torch import save_file
@@ -52,10 +43,9 @@ def main(argv: list[str] | None = None) -> None:
         cfg,
         seed=ctx.run.seed,
         store=CheckpointStore(cache_root() / "persist_task_a" / run_id),
-        progress=not args.no_progress,
+        progress=not start.args.no_progress,
     )
-    out = ctx.out("task_a")
-    out.mkdir(parents=True, exist_ok=True)
+    out = start.out
     save_file({k: v.contiguous() for k, v in result.best_state.items()}, str(out / "model.safetensors"))
     write_json(
         out / "metrics.json",
@@ -73,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             "history": result.history,
         },
     )
-    prov.add(
+    start.prov.add(
         run_id=run_id,
         device=device_description(device),
         seed=ctx.run.seed,
@@ -82,8 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         split_sizes={name: len(y) for name, (_, y) in arrays.items()},
         task_classes=ctx.dataset.tasks.task_a,
     )
-    prov.write(out / "provenance.json")
-    print(f"persist_task_a@{args.key}: {result.status}; task-A test accuracy {result.test_accuracy}")
+    start.prov.write(out / "provenance.json")
+    print(f"persist_task_a@{ctx.run.key}: {result.status}; task-A test accuracy {result.test_accuracy}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ slices: mean, median and standard deviation (ddof = 1; 0 with one slice).
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -23,10 +22,8 @@ from harness.measurements.topology import (
     persistence_diagrams,
     persistence_summary,
 )
-from harness.params import read_section
-from harness.pipeline.provenance import Provenance
 from harness.stages.common import stage_main, write_json
-from harness.stages.persist.run import open_run
+from harness.stages.persist.run import start_stage
 
 STAGE_MODULE = "harness.stages.persist.topology"
 CONSTRUCTIONS = {"ripser": "ripser-freudenthal", "cubical": "cubical-vertex"}
@@ -84,15 +81,9 @@ def _plot(path, diagrams: dict, title: str) -> None:
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET-s<seed>")
-    args = parser.parse_args(argv)
-    ctx = open_run(args.key)
-    cfg = read_section("persist.topology")
-    out = ctx.out("topology")
-    out.mkdir(parents=True, exist_ok=True)
+    start = start_stage(argv, __doc__, "topology", ["persist.topology"])
+    ctx, cfg, out, prov = start.ctx, start.config["persist.topology"], start.out, start.prov
     meta = json.loads((ctx.out("landscape") / "metadata.json").read_text())
-    prov = Provenance(f"persist_topology@{args.key}", ctx.entries, {"persist.topology": cfg.model_dump()})
     per_slice = []
     for s in meta["slices"]:
         k = s["index"]
@@ -120,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     write_json(out / "topology.json", result)
     prov.write(out / "provenance.json")
-    print(f"persist_topology@{args.key}: {len(ok)}/{len(per_slice)} slices")
+    print(f"persist_topology@{ctx.run.key}: {len(ok)}/{len(per_slice)} slices")
 
 
 if __name__ == "__main__":
