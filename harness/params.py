@@ -129,6 +129,45 @@ class ForgettingConfig(_Section):
         return self
 
 
+TopologySummary = Literal[
+    "h0_total_persistence",
+    "h1_total_persistence",
+    "h0_max_persistence",
+    "h1_max_persistence",
+    "h0_n_above_threshold",
+    "h1_n_above_threshold",
+    "h0_entropy",
+    "h1_entropy",
+]
+
+
+class StatisticsConfig(_Section):
+    """Experiment 1 statistics over every (architecture, dataset) pair's ``persist_metrics``."""
+
+    retention_metrics: list[str] = Field(default=["ret@10", "ret@100", "early_aurc@500"], min_length=1)
+    """Outcomes correlated with the 12 predictors (names as ``persist_forgetting`` writes them)."""
+    variant: Literal["naive", "ewc", "cosine"] = "naive"
+    """Sequential-training variant of the headline tables (every variant is computed and written)."""
+    loao_target: str = "ret@100"
+    """The retention metric the leave-one-architecture-out ridge models predict."""
+    topology_summaries: list[TopologySummary] = Field(
+        default=["h0_total_persistence", "h1_total_persistence", "h0_max_persistence", "h1_max_persistence"],
+        min_length=1,
+    )
+    """Persistence summaries (slice means) forming the topology features of LOAO models B, C and D,
+    each taken from Ripser (B, D) or the cubical complex (C); also the slice-robustness rows."""
+    ladder: list[str] = Field(default=["wrn_28_1", "wrn_28_2", "wrn_28_4", "wrn_28_8", "wrn_28_10"])
+    """The width ladder: architectures of one family and depth differing only in ``kwargs.width``."""
+    level: float = Field(default=0.05, gt=0, lt=1)
+    """Significance level of the family-wise (Bonferroni) tests and of 'B beats A2'."""
+    n_permutations: int = Field(default=1000, ge=19)
+    """Permutations of the incremental-value test (p resolution 1/(1 + n))."""
+    ridge_alphas: list[float] = Field(default=[10.0**e for e in range(-3, 4)], min_length=1)
+    """Ridge penalties searched by the inner cross-validation (features standardized)."""
+    seed: int = 0
+    """Seed of the permutations and of the matched-noise model A2."""
+
+
 class PersistConfig(_Section):
     """Experiment 1 (PERSIST): landscape topology vs forgetting. Stages read one subsection each."""
 
@@ -140,6 +179,24 @@ class PersistConfig(_Section):
     topology: TopologyConfig
     curvature: CurvatureConfig
     forgetting: ForgettingConfig
+    statistics: StatisticsConfig
+
+    @model_validator(mode="after")
+    def _statistics_use_measured_metrics(self) -> PersistConfig:
+        f = self.forgetting
+        measured = {f"ret@{k}" for k in f.retention_steps} | {
+            f"early_aurc@{f.early_window}",
+            "forgetting",
+            "max_drop",
+        }
+        wanted = [*self.statistics.retention_metrics, self.statistics.loao_target]
+        unknown = [m for m in wanted if m not in measured]
+        if unknown:
+            raise ValueError(
+                f"statistics.retention_metrics/loao_target name {unknown}, which persist.forgetting does not "
+                f"measure; it measures {sorted(measured)}"
+            )
+        return self
 
 
 class SurveyParams(_Section):

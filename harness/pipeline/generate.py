@@ -19,7 +19,15 @@ import yaml
 
 from harness.params import SurveyParams
 from harness.pipeline.deps import code_ref_module, module_closure
-from harness.pipeline.paths import CHECK_OUT, REPORTS, data_dir, data_manifest, persist_dir, train_dir
+from harness.pipeline.paths import (
+    CHECK_OUT,
+    PERSIST_STATISTICS,
+    REPORTS,
+    data_dir,
+    data_manifest,
+    persist_dir,
+    train_dir,
+)
 from harness.pipeline.selection import Run, persist_pairs, train_pairs
 from harness.registry.load import Registries
 from harness.registry.schema import REGISTRY_FILES
@@ -161,7 +169,12 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             *(f"{train_dir(p.key)}/metrics.json" for p in pairs),
             *(f"{train_dir(p.key)}/live/plots/metrics" for p in pairs),
             *(f"{persist_dir(k, 'metrics')}/metrics.json" for k in persist_keys),
-            *(f"{persist_dir(f'{k}-s{first_seed}', 'landscape')}" for k in persist_keys),
+            *(
+                f"{persist_dir(f'{k}-s{first_seed}', part)}"
+                for k in persist_keys
+                for part in ("landscape", "topology")
+            ),
+            *([f"{PERSIST_STATISTICS}/statistics.json"] if persist_keys else []),
             *registry_files,
             *report_code,
         ],
@@ -247,6 +260,18 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
             "outs": [f"{out}/runs.json", f"{out}/provenance.json"],
             "metrics": [f"{out}/metrics.json"],
         },
+    }
+    module = "harness.stages.persist.statistics"
+    stages["persist_statistics"] = {
+        "cmd": f"python -m {module}",
+        "deps": [
+            *(f"{persist_dir(p.key, 'metrics')}/metrics.json" for p in pairs),
+            *(_registry_file(n) for n in REGISTRY_FILES),  # ladder widths, the profile's pairs
+            *sorted(module_closure([module], repo)),
+        ],
+        "params": ["survey", "persist.statistics"],
+        "outs": [f"{PERSIST_STATISTICS}/statistics.json", f"{PERSIST_STATISTICS}/provenance.json"],
+        "metrics": [f"{PERSIST_STATISTICS}/summary.json"],
     }
     return stages
 

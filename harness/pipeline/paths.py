@@ -25,3 +25,7 @@ def persist_dir(key: str, part: str) -> str:
     """Outputs of the PERSIST stage ``part`` (task_a, landscape, topology, curvature, forgetting) of run
     ``key`` (``cnn_small-digits-s0``), or of the per-pair ``metrics`` stage (key ``cnn_small-digits``)."""
     return f"{RESULTS}/persist/{key}/{part}"
+
+
+PERSIST_STATISTICS = f"{RESULTS}/persist_statistics"
+"""Outputs of ``persist_statistics`` (the survey-level Experiment 1 statistics)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
 
 from harness.params import read_section
-from harness.pipeline.paths import REPORTS, train_dir
+from harness.pipeline.paths import PERSIST_STATISTICS, REPORTS, train_dir
 from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import persist_pairs, train_pairs
 from harness.registry.load import load_registries
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> None:
     sections = [training_section(results, out / "figures")]
     persist_runs = [(p.arch, p.dataset) for p in persist_pairs(reg, survey.profile)]
     if persist_runs:
-        sections.append(persist_section(persist_runs, persist.seeds, out / "figures"))
+        statistics = json.loads((Path(PERSIST_STATISTICS) / "statistics.json").read_text())
+        sections.append(
+            persist_section(persist_runs, persist.seeds, out / "figures", statistics, persist.statistics)
+        )
     for s in sections:
         for t in s.tables:
             write_table(t, out / "tables")

@@ -1,23 +1,24 @@
-"""Report section: Experiment 1 (PERSIST) per (architecture, dataset): the predictors and the retention."""
+"""Report section: Experiment 1 (PERSIST): predictors and retention per pair, then the survey statistics."""
 
 from __future__ import annotations
 
 import html
 import json
-import shutil
 from pathlib import Path
+from typing import Any
 
 from harness.pipeline.paths import persist_dir
 from harness.report.page import Section, Table
+from harness.report.sections import persist_figures as figs
 from harness.stages.persist.metrics import PREDICTORS
 
 VARIANTS = ("naive", "ewc", "cosine")
 
 
-def persist_section(pairs: list[tuple[str, str]], seeds: list[int], figures: Path) -> Section:
-    """One row per pair from ``persist_metrics``; slice 0 of each pair's first run as a figure."""
-    section = Section("Experiment 1 (PERSIST): loss-landscape topology and forgetting", "persist")
-    rows, retention_rows = [], []
+def _pair_tables(
+    section: Section, pairs: list[tuple[str, str]], seeds: list[int]
+) -> list[tuple[str, Path, Path]]:
+    rows, retention_rows, panels = [], [], []
     for arch, dataset in pairs:
         m = json.loads((Path(persist_dir(f"{arch}-{dataset}", "metrics")) / "metrics.json").read_text())
         row = {"architecture": arch, "dataset": dataset, "params": m["params"], "runs_ok": m["n_runs_ok"]}
@@ -31,12 +32,10 @@ def persist_section(pairs: list[tuple[str, str]], seeds: list[int], figures: Pat
             retention_rows.append(
                 {"architecture": arch, "dataset": dataset, "variant": "EWC benefit", **m["ewc_benefit"]}
             )
-        png = Path(persist_dir(f"{arch}-{dataset}-s{seeds[0]}", "landscape")) / "slice_0.png"
-        if png.exists():
-            figures.mkdir(parents=True, exist_ok=True)
-            name = f"persist_landscape_{arch}-{dataset}.png"
-            shutil.copyfile(png, figures / name)
-            section.figures.append((name, f"{arch} on {dataset}: loss slice 0 (run seed {seeds[0]})"))
+        run = f"{arch}-{dataset}-s{seeds[0]}"
+        landscape, topology = Path(persist_dir(run, "landscape")), Path(persist_dir(run, "topology"))
+        if (landscape / "slice_0_loss.npy").exists() and (topology / "slice_0_diagrams.npz").exists():
+            panels.append((f"{arch} / {dataset}", landscape, topology))
     failed = [f"{r['architecture']}-{r['dataset']}" for r in rows if r["runs_ok"] == 0]
     section.paragraphs.append(
         f"{len(rows)} (architecture, dataset) pairs, {len(seeds)} task-A run(s) each; "
@@ -63,4 +62,233 @@ def persist_section(pairs: list[tuple[str, str]], seeds: list[int], figures: Pat
             "Task-A retention while training on task B (ret@k = acc_A(k)/acc_A(0); forgetting = acc_A(0) − acc_A(end))",
         )
     )
+    return panels
+
+
+def _correlations(section: Section, scope: str, s: dict[str, Any], cfg: Any, figures: Path) -> None:
+    rows = s["correlations"]
+    for r in rows:
+        r["significant"] = r["spearman_p_bonferroni"] is not None and r["spearman_p_bonferroni"] < cfg.level
+    headline = [r for r in rows if r["variant"] == cfg.variant]
+    n = max((r["n"] for r in headline), default=0)
+    unreachable = sorted({r["metric"] for r in headline if not r["reachable"]})
+    if unreachable:
+        floor = min(r["p_floor"] for r in headline)
+        section.paragraphs.append(
+            f"<span class='warn'>{html.escape(scope)}: at n = {n} the smallest attainable exact two-sided p is "
+            f"{floor:.3g}; after the {len(PREDICTORS)}-way Bonferroni correction it is {floor * len(PREDICTORS):.3g} "
+            f"&gt; {cfg.level}, so the correlation table for {html.escape(', '.join(unreachable))} cannot reach "
+            "significance at this n: read its ρ and τ as effect sizes only.</span>"
+        )
+    name = f"persist_correlation_matrix_{scope}.png"
+    figs.correlation_matrix(
+        headline,
+        list(cfg.retention_metrics),
+        list(PREDICTORS),
+        f"{scope}: Spearman ρ with retention ({cfg.variant}), n = {n}; * Bonferroni p < {cfg.level}",
+        figures / name,
+    )
+    section.figures.append((name, f"Correlation matrix, {scope}, {cfg.variant} variant (n = {n})"))
+    columns = [
+        "variant",
+        "metric",
+        "predictor",
+        "n",
+        "spearman_rho",
+        "spearman_p",
+        "spearman_p_bonferroni",
+        "kendall_tau",
+        "kendall_p",
+        "kendall_p_bonferroni",
+        "partial_rho",
+        "partial_p",
+        "partial_p_bonferroni",
+        "p_method",
+        "reachable",
+    ]
+    section.tables.append(
+        Table(
+            f"persist_correlations_{scope}",
+            columns,
+            rows,
+            f"{scope}: rank correlation of each predictor with retention, n = {n} pairs; Bonferroni over "
+            f"{len(PREDICTORS)} predictors per (variant, metric); partial ρ controls for log parameter count "
+            f"(t-test, n − 3 df); p exact for n ≤ 9",
+        )
+    )
+
+
+def _robustness(section: Section, scope: str, s: dict[str, Any], cfg: Any) -> None:
+    rows = [
+        {
+            **r,
+            "spearman_per_slice": ", ".join(
+                "—" if v is None else f"{v:+.2f}" for v in r["spearman_per_slice"]
+            ),
+        }
+        for r in s["slice_robustness"]
+    ]
+    n = max((r["n"] for r in rows), default=0)
+    section.tables.append(
+        Table(
+            f"persist_slice_robustness_{scope}",
+            [
+                "summary",
+                "n",
+                "slices",
+                "friedman_chi2",
+                "friedman_p",
+                "kruskal_h",
+                "kruskal_p_ignores_pairing",
+                "spearman_per_slice",
+                "ordering_agreement_mean",
+                "ordering_agreement_min",
+                "cohens_d_abs_mean",
+                "cohens_d_abs_max",
+            ],
+            rows,
+            f"{scope}: slices as repeated measures of n = {n} networks. Friedman tests a systematic slice "
+            "effect within networks; Kruskal–Wallis ignores the pairing; per-slice Spearman ρ with "
+            f"{cfg.loao_target}; ordering agreement = share of network pairs two slices order alike; "
+            "paired Cohen's d (d_z) between slices",
+        )
+    )
+    agreement = s["construction_agreement"]
+    section.tables.append(
+        Table(
+            f"persist_construction_agreement_{scope}",
+            ["summary", "n", "spearman_rho", "p"],
+            agreement,
+            f"{scope}: Ripser (Freudenthal) vs cubical summaries across networks, n = "
+            f"{max((r['n'] for r in agreement), default=0)}",
+        )
+    )
+
+
+def _ewc(section: Section, scope: str, s: dict[str, Any], cfg: Any, figures: Path) -> None:
+    rows = s["ewc_benefit"]
+    section.tables.append(
+        Table(
+            f"persist_ewc_benefit_{scope}",
+            ["metric", "summary", "n", "spearman_rho", "p"],
+            rows,
+            f"{scope}: EWC benefit (EWC − naive) against H0/H1 total persistence, n = "
+            f"{max((r['n'] for r in rows), default=0)} (uncorrected p)",
+        )
+    )
+    metric = cfg.loao_target
+    points = [
+        (p["label"], p["h0"], p["h1"], p["benefit"][metric])
+        for p in s["ewc_points"]
+        if None not in (p["h0"], p["h1"], p["benefit"].get(metric))
+    ]
+    if points:
+        name = f"persist_ewc_benefit_{scope}.png"
+        figs.ewc_scatter(points, metric, figures / name)
+        section.figures.append((name, f"EWC benefit on {metric} vs H0/H1 total persistence, {scope}"))
+
+
+def _ladder(section: Section, scope: str, s: dict[str, Any], cfg: Any, figures: Path) -> None:
+    ladder = s["ladder"]
+    if "note" in ladder:
+        section.paragraphs.append(f"Width ladder ({html.escape(scope)}): {html.escape(ladder['note'])}.")
+        return
+    section.tables.append(
+        Table(
+            f"persist_ladder_{scope}",
+            [
+                "summary",
+                "rho_width",
+                "p_width",
+                "rho_retention",
+                "p_retention",
+                "p_floor",
+                "partial_rho_retention_given_params",
+                "partial_p",
+            ],
+            ladder["rows"],
+            f"{scope}: width ladder {', '.join(ladder['members'])} (n = {ladder['n']}); ρ within the ladder, "
+            "partial ρ of H1 with retention given log params (df = n − 3)",
+        )
+    )
+    name = f"persist_ladder_{scope}.png"
+    figs.ladder_plot(ladder, cfg.loao_target, figures / name)
+    section.figures.append((name, f"Width ladder, {scope}: topology and retention against width"))
+
+
+def _loao(section: Section, scope: str, s: dict[str, Any], cfg: Any, figures: Path) -> None:
+    loao = s["loao"]
+    if "note" in loao:
+        section.paragraphs.append(f"LOAO ({html.escape(scope)}): {html.escape(loao['note'])}.")
+        return
+    test = loao["incremental_value"]
+    meaning = {
+        "A": "log params",
+        "A2": "log params + matched Gaussian noise",
+        "B": "log params + Ripser topology",
+        "C": "log params + cubical topology",
+        "D": "Ripser topology alone",
+    }
+    rows = [{"model": k, "features": v, "mae": loao["mae"][k]} for k, v in meaning.items()]
+    section.tables.append(
+        Table(
+            f"persist_loao_{scope}",
+            ["model", "features", "mae"],
+            rows,
+            f"{scope}: leave-one-architecture-out ridge MAE of {loao['target']}, n = {loao['n']} rows, "
+            f"{len(loao['architectures'])} architectures; A2 is the mean over {test['n_permutations']} noise draws",
+        )
+    )
+    verdict = (
+        "B beats the matched-noise model A2"
+        if test["b_beats_a2"]
+        else "B does not beat the matched-noise model A2: at this n, topology is no better than noise"
+    )
+    section.paragraphs.append(
+        f"Incremental value of topology beyond parameter count ({html.escape(scope)}): B's LOAO MAE "
+        f"{test['observed_mae']:.4g} vs A {test['mae_a']:.4g}; permutation p = {test['p_value']:.3g} "
+        f"({test['n_permutations']} permutations of topology residuals between architectures); "
+        f"share of A2 draws at least as good as B: {test['p_vs_a2']:.3g}. {verdict}."
+    )
+    name = f"persist_loao_{scope}.png"
+    figs.loao_chart(loao, figures / name)
+    section.figures.append((name, f"LOAO MAE per model and B's permutation null, {scope}"))
+
+
+def persist_section(
+    pairs: list[tuple[str, str]],
+    seeds: list[int],
+    figures: Path,
+    statistics: dict | None = None,
+    cfg: Any = None,
+) -> Section:
+    """Per-pair tables and landscapes, then every survey statistic from ``persist_statistics``."""
+    section = Section("Experiment 1 (PERSIST): loss-landscape topology and forgetting", "persist")
+    figures.mkdir(parents=True, exist_ok=True)
+    panels = _pair_tables(section, pairs, seeds)
+    if panels:
+        figs.small_multiples(panels, figures / "persist_landscapes.png")
+        section.figures.append(
+            (
+                "persist_landscapes.png",
+                f"Slice-0 loss landscapes with their persistence diagrams (run seed {seeds[0]})",
+            )
+        )
+    if statistics is None:
+        return section
+    if statistics["excluded"]:
+        section.paragraphs.append(
+            "Left out of every statistic: "
+            + html.escape(
+                "; ".join(
+                    f"{e['architecture']}-{e['dataset']} ({e['reason']})" for e in statistics["excluded"]
+                )
+            )
+        )
+    for scope, s in statistics["scopes"].items():
+        _correlations(section, scope, s, cfg, figures)
+        _robustness(section, scope, s, cfg)
+        _ewc(section, scope, s, cfg, figures)
+        _ladder(section, scope, s, cfg, figures)
+        _loao(section, scope, s, cfg, figures)
     return section

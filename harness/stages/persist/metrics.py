@@ -45,6 +45,15 @@ PREDICTORS: dict[str, tuple[str, str, str]] = {
 means; all are measured at the task-A solution on task-A training data."""
 
 
+TOPOLOGY_FIELDS = tuple(
+    f"h{d}_{summary}_{construction}"
+    for d in (0, 1)
+    for summary in ("total_persistence", "max_persistence", "n_above_threshold", "entropy")
+    for construction in ("ripser", "cubical")
+)
+"""Every persistence summary kept per pair (slice mean) and per slice, for the statistics stage."""
+
+
 def _mean(values: list[float | None]) -> float | None:
     v = [x for x in values if x is not None and math.isfinite(x)]
     return float(np.mean(v)) if v else None
@@ -69,6 +78,11 @@ def run_record(run: Run) -> dict[str, Any]:
         "curvature": read("curvature", "curvature.json"),
     }
     aggregate = sources["topology"].get("aggregate", {})
+    record["topology"] = {f: aggregate[f]["mean"] for f in TOPOLOGY_FIELDS if f in aggregate}
+    slices = sources["topology"].get("slices", [])
+    record["topology_slices"] = {
+        f: [s.get(f) if s.get("status", "ok") == "ok" else None for s in slices] for f in TOPOLOGY_FIELDS
+    }
     predictors = {}
     for name, (stage, field, _) in PREDICTORS.items():
         if stage == "topology":
@@ -103,6 +117,11 @@ def main(argv: list[str] | None = None) -> None:
         "log_params": math.log(params),
         "task_a_test_accuracy": _mean([r["task_a_test_accuracy"] for r in ok]),
         "predictors": {p: _mean([r["predictors"][p] for r in ok]) for p in PREDICTORS},
+        "topology": {f: _mean([r["topology"].get(f) for r in ok]) for f in TOPOLOGY_FIELDS},
+        "topology_slices": {
+            f: [_mean(list(v)) for v in zip(*(r["topology_slices"][f] for r in ok), strict=True)]
+            for f in TOPOLOGY_FIELDS
+        },
         "retention": {},
         "ewc_benefit": {},
     }

@@ -1,0 +1,1 @@
+"""Statistics over stage outputs: rank correlations, repeated-measures checks, LOAO prediction."""
