@@ -47,6 +47,11 @@ _EXPORTS: dict[str, str] = {
     "early_aurc": "harness.measurements.forgetting",
     "forgetting": "harness.measurements.forgetting",
     "max_drop": "harness.measurements.forgetting",
+    # PERSIST statistics
+    "rank_correlation": "harness.statistics.correlation",
+    "partial_spearman": "harness.statistics.correlation",
+    "loao_ridge": "harness.statistics.loao",
+    "incremental_value_test": "harness.statistics.loao",
 }
 
 __all__ = sorted(_EXPORTS)
