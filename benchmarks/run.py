@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import platform
-import statistics
+import statistics as stats_lib
 import subprocess
 import sys
 import tempfile
@@ -63,7 +63,7 @@ def _interleaved(a, b, repeats: int, sync) -> tuple[float, float]:
             fn()
             sync()
             out.append(time.perf_counter() - t)
-    return statistics.median(samples[0]), statistics.median(samples[1])
+    return stats_lib.median(samples[0]), stats_lib.median(samples[1])
 
 
 def _compare_steps(model, shape, num_classes: int, device: str, batch: int, sync) -> tuple[float, float, int]:
@@ -241,6 +241,42 @@ def _landscape_case(label: str, model, shape: list[int], n: int, device: str, sy
     }
 
 
+def bench_statistics() -> list[dict[str, object]]:
+    """The incremental-value permutation test (batched SVD ridge over all permutations) against a loop
+    that calls ``loao_ridge`` once per permutation on the same permuted features (first 50, scaled)."""
+    import numpy as np
+
+    from harness.statistics.loao import _residualize, incremental_value_test, loao_ridge
+
+    rows = []
+    for n_groups in (6, 19):
+        rng = np.random.default_rng(0)
+        log_params = rng.uniform(8, 17, n_groups)
+        topology = np.column_stack([log_params + rng.normal(size=n_groups) for _ in range(4)])
+        target = rng.uniform(0, 1, n_groups)
+        groups = np.arange(n_groups)
+        start = time.perf_counter()
+        incremental_value_test(topology, log_params, target, groups, n_permutations=1000, seed=0)
+        batched = time.perf_counter() - start
+        fitted, resid = _residualize(topology, log_params)
+        loop_n = 50
+        start = time.perf_counter()
+        for _ in range(loop_n):
+            feats = np.column_stack([log_params, fitted + resid[rng.permutation(n_groups)]])
+            loao_ridge(feats, target, groups)
+        loop = (time.perf_counter() - start) * 1000 / loop_n
+        rows.append(
+            {
+                "architectures": n_groups,
+                "features": 5,
+                "batched_s": batched,
+                "loop_s_per_1000": loop,
+                "loop_over_batched": loop / batched,
+            }
+        )
+    return rows
+
+
 def _watch_memory(pid: int, interval: float = 0.05) -> tuple[int, int]:
     """Sample the process tree under ``pid`` until it exits: (largest single process RSS, largest total), bytes."""
     import psutil
@@ -307,6 +343,7 @@ def render(
     steps: list[dict[str, object]],
     survey: dict[str, object] | None,
     landscape: list[dict[str, object]] | None = None,
+    statistics: list[dict[str, object]] | None = None,
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -357,6 +394,23 @@ def render(
             f"{r['hvp_ms']:.1f} | {r['grad_ms']:.1f} | {r['hvp_over_grad']:.2f} |"
             for r in landscape
         ]
+    if statistics:
+        lines += [
+            "",
+            "## PERSIST statistics: the LOAO permutation test",
+            "",
+            "`incremental_value_test` with 1,000 permutations (B's refits, the A2 noise draws, A and B once; "
+            "each refit = LOAO with an inner leave-one-architecture-out choice of α over the 13 default penalties), one row "
+            "per architecture, 4 topology features + log params; against a loop of `loao_ridge` calls, one per "
+            "permutation (50 timed, scaled to 1,000, B's refits only).",
+            "",
+            "| architectures | batched test, all of it (s) | loop, B's 1,000 refits (s) | loop / batched |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['architectures']} | {r['batched_s']:.2f} | {r['loop_s_per_1000']:.2f} | {r['loop_over_batched']:.1f} |"
+            for r in statistics
+        ]
     if survey:
         lines += [
             "",
@@ -385,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["steps", "landscape", "survey"],
+        choices=["steps", "landscape", "statistics", "survey"],
         action="append",
         help="re-measure only these parts (repeatable); the others are kept from the existing JSON",
     )
@@ -396,18 +450,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.profiles
         else (["full"] if args.device == "cuda" else ["embedded", "full"])
     )
-    only = set(args.only or ["steps", "landscape", "survey"])
+    only = set(args.only or ["steps", "landscape", "statistics", "survey"])
     previous_path = Path(args.out).with_suffix(".json")
     previous = json.loads(previous_path.read_text()) if args.only and previous_path.exists() else {}
     steps = bench_training_step(args.device, profiles) if "steps" in only else previous.get("steps", [])
     landscape = bench_landscape(args.device) if "landscape" in only else previous.get("landscape")
+    statistics = bench_statistics() if "statistics" in only else previous.get("statistics")
     measure_survey = "survey" in only and not args.skip_survey
     survey = bench_embedded_survey() if measure_survey else previous.get("survey")
-    text = render(desc, steps, survey, landscape)
+    text = render(desc, steps, survey, landscape, statistics)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     Path(args.out).with_suffix(".json").write_text(
-        json.dumps({"machine": desc, "steps": steps, "landscape": landscape, "survey": survey}, indent=2)
+        json.dumps(
+            {
+                "machine": desc,
+                "steps": steps,
+                "landscape": landscape,
+                "statistics": statistics,
+                "survey": survey,
+            },
+            indent=2,
+        )
     )
     print(text)
     return 0

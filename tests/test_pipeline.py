@@ -16,6 +16,7 @@ import yaml
 from harness.params import read_params
 from harness.pipeline.generate import render_pipeline
 from tests.conftest import REPO, VENV_BIN, copy_repo, ran_stages, run
+from tests.test_report import render_in_chromium
 
 
 def test_committed_dvc_yaml_is_in_sync_with_registries(registries):
@@ -78,6 +79,7 @@ def test_micro_survey_end_to_end(micro_repo: Path):
             "train@mlp_2-blobs",
             *persist,
             "persist_metrics@cnn_small-digits",
+            "persist_statistics",
             "report",
         ]
     )
@@ -93,6 +95,13 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     page = (repo / "reports" / "index.html").read_text()
     assert "mlp_2" in page and "n = 1 runs (0 diverged)" in page
     assert (repo / "reports" / "tables" / "training.csv").exists()
+    # one PERSIST pair: the statistics say what they need instead of reporting numbers
+    stats = json.loads((repo / "results" / "persist_statistics" / "statistics.json").read_text())
+    assert stats["scopes"]["digits"]["loao"]["note"].startswith("LOAO needs at least 3 architectures")
+    assert "LOAO (digits): LOAO needs at least 3" in page
+    seen = render_in_chromium(repo / "reports" / "index.html", micro_repo.parent)
+    assert seen["sections"] == ["training", "persist"] and seen["images"]
+    assert all(i["ok"] for i in seen["images"]), seen["images"]
     assert "mlp_2-blobs/metrics.json" in run(["dvc", "metrics", "show"], repo).stdout
     run(["dvc", "plots", "show", "--json"], repo)
 
@@ -194,6 +203,7 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
             for part in ("task_a", "landscape", "topology", "curvature", "forgetting")
         },
         "persist.metrics": ("persist_metrics@cnn_small-digits", ["cnn_small-digits", "--seeds", "0"]),
+        "persist.statistics": ("persist_statistics", []),
     }
     for kind, (stage, args) in commands.items():
         record = tmp_path / f"{kind}.json"

@@ -300,7 +300,9 @@ def test_survey_statistics_per_dataset_and_pooled_with_failed_pairs_listed():
 def test_statistics_params_must_name_measured_retention_metrics():
     import yaml
 
-    raw = yaml.safe_load(open("params.yaml"))
+    from tests.conftest import REPO
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["persist"]["statistics"]["loao_target"] = "ret@7"
     with pytest.raises(ParamsError, match=r"ret@7.*does not measure"):
         validate_params(raw, "params.yaml")

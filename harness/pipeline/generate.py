@@ -262,14 +262,27 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
         },
     }
     module = "harness.stages.persist.statistics"
+    ladder = sorted(
+        {
+            e
+            for a in params.persist.statistics.ladder
+            if a in reg.architectures
+            for e in reg.lineage("architectures", a)
+        }
+    )
     stages["persist_statistics"] = {
         "cmd": f"python -m {module}",
         "deps": [
             *(f"{persist_dir(p.key, 'metrics')}/metrics.json" for p in pairs),
-            *(_registry_file(n) for n in REGISTRY_FILES),  # ladder widths, the profile's pairs
             *sorted(module_closure([module], repo)),
         ],
-        "params": ["survey", "persist.statistics"],
+        # the registry entries it reads: the profile (its pairs) and the ladder's widths
+        "params": [
+            "survey",
+            "persist.statistics",
+            {_registry_file("profiles"): [f"profiles.{params.survey.profile}"]},
+            {_registry_file("architectures"): [f"architectures.{a}" for a in ladder] or ["architectures"]},
+        ],
         "outs": [f"{PERSIST_STATISTICS}/statistics.json", f"{PERSIST_STATISTICS}/provenance.json"],
         "metrics": [f"{PERSIST_STATISTICS}/summary.json"],
     }
