@@ -129,6 +129,13 @@ def test_missing_file_and_bad_yaml(registry_copy: Path):
 
 # (file, text to replace, replacement, message that must appear) — one row per kind of bad input
 BAD_INPUTS = {
+    "ladder entry without a width": (
+        "surveys.yaml",
+        "ladder: [wrn_28_1, wrn_28_2, wrn_28_4, wrn_28_8, wrn_28_10], level: 0.05, n_permutations: 99",
+        "ladder: [wrn_28_1, cnn_small], level: 0.05, n_permutations: 99",
+        "entry 'micro', field 'params.persist.statistics.ladder': 'cnn_small': expected an architecture entry "
+        "with a numeric kwargs.width",
+    ),
     "persist dataset without tasks": (
         "surveys.yaml",
         "      architectures: [cnn_small]\n      datasets: [digits]\n",

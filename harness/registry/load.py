@@ -360,6 +360,18 @@ def _check_profiles(
                 Problem(pfile, name, "params", str(err).split("invalid parameters", 1)[1].strip())
             )
         else:
+            ladder = profile.params.get("persist", {}).get("statistics", {}).get("ladder", [])
+            for arch in ladder:
+                width = archs[arch].kwargs.get("width") if arch in archs else None
+                if not isinstance(width, (int, float)) or isinstance(width, bool):
+                    problems.append(
+                        Problem(
+                            pfile,
+                            name,
+                            "params.persist.statistics.ladder",
+                            f"{arch!r}: expected an architecture entry with a numeric kwargs.width",
+                        )
+                    )
             if profile.params["survey"]["profile"] != name:
                 problems.append(
                     Problem(

@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             record["diverged_at_step"] = result.diverged_at_step
-        cached.write_text(json.dumps(record))
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(cached)  # atomic: a kill mid-write never leaves a truncated variant behind
         variants[name] = json.loads(cached.read_text())  # one form (string keys) whether cached or fresh
 
     benefit = {}
