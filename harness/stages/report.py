@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         "profile": survey.profile,
         "commit": (git["commit"] or "unknown")[:12] + (" (dirty)" if git["dirty"] else ""),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "runs": len(pairs),
+        "training runs": len(pairs),
+        **({"PERSIST pairs": len(persist_runs)} if persist_runs else {}),
     }
     (out / "index.html").write_text(render_page(report.title, header, sections))
     prov.write(out / "provenance.json")
