@@ -61,6 +61,17 @@ def ran_stages(proc: subprocess.CompletedProcess) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr)
 
 
+def micro_repo_copy(dst: Path, edit=None) -> Path:
+    """A committed copy of the working tree synced to the micro profile (``edit(repo)`` first, if given)."""
+    repo = copy_repo(dst)
+    if edit is not None:
+        edit(repo)
+    run(["harness", "sync", "--profile", "micro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "micro"], repo)
+    return repo
+
+
 def copy_repo(dst: Path) -> Path:
     """The working tree (tracked and untracked-not-ignored files) as a fresh git repository."""
     from harness.pipeline.workspace import copy_working_tree

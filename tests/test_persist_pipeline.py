@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.stages.persist.metrics import PREDICTORS
-from tests.conftest import VENV_BIN, copy_repo, ran_stages, run
+from tests.conftest import VENV_BIN, copy_repo, micro_repo_copy, ran_stages, run
 
 RUN = "cnn_small-digits-s0"
 PAIR = "cnn_small-digits"
@@ -21,11 +21,7 @@ PAIR = "cnn_small-digits"
 
 @pytest.fixture(scope="module")
 def persist_repo(tmp_path_factory) -> Path:
-    repo = copy_repo(tmp_path_factory.mktemp("persist"))
-    run(["harness", "sync", "--profile", "micro"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "micro"], repo)
-    return repo
+    return micro_repo_copy(tmp_path_factory.mktemp("persist"))
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import yaml
 
 from harness.params import read_params
 from harness.pipeline.generate import render_pipeline
-from tests.conftest import REPO, VENV_BIN, copy_repo, ran_stages, run
+from tests.conftest import REPO, VENV_BIN, copy_repo, micro_repo_copy, ran_stages, run
 from tests.test_report import render_in_chromium
 
 
@@ -55,12 +55,7 @@ def _trim_to_mlp_2(repo: Path) -> None:
 
 @pytest.fixture(scope="module")
 def micro_repo(tmp_path_factory) -> Path:
-    repo = copy_repo(tmp_path_factory.mktemp("repo"))
-    _trim_to_mlp_2(repo)
-    run(["harness", "sync", "--profile", "micro"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "micro"], repo)
-    return repo
+    return micro_repo_copy(tmp_path_factory.mktemp("repo"), _trim_to_mlp_2)
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_kendall_variance_with_ties_matches_the_no_tie_formula_and_a_brute_force
     i, j = np.triu_indices(n, 1)
     s = [
         np.sign(z[j] - z[i]) @ np.sign(p[j] - p[i])
-        for p in (y[list(q)] for q in __import__("itertools").permutations(range(n)))
+        for p in (y[list(q)] for q in itertools.permutations(range(n)))
     ]
     assert kendall_s_variance(y, z) == pytest.approx(np.var(s), rel=1e-9)
 

@@ -32,7 +32,7 @@ class PairRecord:
 
 
 def _num(v: Any) -> float:
-    return float(v) if isinstance(v, (int, float)) and v is not None and math.isfinite(v) else float("nan")
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else float("nan")
 
 
 def _clean(v: float) -> float | None:
