@@ -52,6 +52,14 @@ _EXPORTS: dict[str, str] = {
     "partial_spearman": "harness.statistics.correlation",
     "loao_ridge": "harness.statistics.loao",
     "incremental_value_test": "harness.statistics.loao",
+    # PHI: mutual information, integrated information, perturbational complexity
+    "ksg_mutual_information": "harness.measurements.mutual_information",
+    "gaussian_mutual_information": "harness.measurements.mutual_information",
+    "mine_mutual_information": "harness.measurements.mutual_information",
+    "gaussian_phi": "harness.measurements.integration",
+    "gaussian_mip": "harness.measurements.integration",
+    "pairwise_phi": "harness.measurements.integration",
+    "lz76": "harness.measurements.complexity",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,336 @@
+"""Mutual-information estimators, Φ measures and PCI against analytic cases and independent implementations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.spatial import cKDTree
+from scipy.special import digamma
+
+import harness
+from harness.measurements.complexity import binarize_responses, normalized_lz
+from harness.measurements.integration import (
+    bipartitions,
+    exhaustive_gap,
+    leave_one_out_phi,
+    stationary_covariance,
+)
+from harness.measurements.mutual_information import (
+    bootstrap_interval,
+    calibration,
+    correlated_gaussian_mi,
+    correlated_gaussians,
+    ksg_local_terms,
+    mine_mutual_information,
+    pairwise_ksg,
+    wishart_log_det_bias,
+)
+
+
+def ckdtree_ksg(x: np.ndarray, y: np.ndarray, k: int, algorithm: int) -> float:
+    """Straightforward KSG with scipy's cKDTree (Chebyshev): the independent reference."""
+    n = len(x)
+    distances, neighbours = cKDTree(np.hstack([x, y])).query(np.hstack([x, y]), k + 1, p=np.inf)
+    tree_x, tree_y = cKDTree(x), cKDTree(y)
+    if algorithm == 1:
+        radius = np.nextafter(distances[:, -1], 0)
+        nx = np.array([len(v) for v in tree_x.query_ball_point(x, radius, p=np.inf)]) - 1
+        ny = np.array([len(v) for v in tree_y.query_ball_point(y, radius, p=np.inf)]) - 1
+        return digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
+    ex = np.abs(x[neighbours[:, 1:]] - x[:, None, :]).max(axis=(1, 2))
+    ey = np.abs(y[neighbours[:, 1:]] - y[:, None, :]).max(axis=(1, 2))
+    nx = np.array([len(v) for v in tree_x.query_ball_point(x, ex, p=np.inf)]) - 1
+    ny = np.array([len(v) for v in tree_y.query_ball_point(y, ey, p=np.inf)]) - 1
+    return digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny))
+
+
+# ---------------------------------------------------------------- KSG
+
+
+@pytest.mark.parametrize("algorithm", [1, 2])
+@pytest.mark.parametrize("dims", [(1, 1), (3, 5)])
+def test_ksg_matches_ckdtree_reference(algorithm, dims):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((700, dims[0]))
+    y = x[:, :1] ** 2 + 0.5 * rng.standard_normal((700, dims[1]))
+    ours = harness.ksg_mutual_information(x, y, k=5, algorithm=algorithm, noise=0.0)
+    assert ours == pytest.approx(ckdtree_ksg(x, y, 5, algorithm), abs=1e-9)
+
+
+def test_ksg_chunking_does_not_change_the_answer():
+    x, y = correlated_gaussians(500, 2, 0.7, seed=1)
+    whole = harness.ksg_mutual_information(x, y, noise=0.0)
+    chunked = harness.ksg_mutual_information(x, y, noise=0.0, memory_bytes=8 * 500 * 6 * 7)
+    assert chunked == whole
+
+
+def test_ksg_recovers_low_dimensional_gaussian_mi():
+    x, y = correlated_gaussians(3000, 1, 0.8, seed=0)
+    truth = correlated_gaussian_mi(1, 0.8)  # 0.5108 nats
+    for algorithm in (1, 2):
+        assert harness.ksg_mutual_information(x, y, algorithm=algorithm) == pytest.approx(truth, abs=0.03)
+    independent = harness.ksg_mutual_information(x, np.random.default_rng(9).standard_normal((3000, 1)))
+    assert abs(independent) < 0.02
+
+
+def test_ksg_z_scoring_is_a_recorded_choice_that_changes_the_answer():
+    x, y = correlated_gaussians(800, 2, 0.6, seed=2)
+    x = x * np.array([1.0, 20.0])
+    raw = harness.ksg_mutual_information(x, y, standardize=False)
+    scored = harness.ksg_mutual_information(x, y, standardize=True)
+    assert raw != pytest.approx(scored, abs=1e-3)
+    assert scored == pytest.approx(correlated_gaussian_mi(2, 0.6), rel=0.15)
+
+
+def test_ksg_rejects_bad_input():
+    with pytest.raises(ValueError, match="same number of rows"):
+        harness.ksg_mutual_information(np.zeros((10, 1)), np.zeros((9, 1)))
+    with pytest.raises(ValueError, match="algorithm"):
+        harness.ksg_mutual_information(np.zeros((10, 1)), np.zeros((10, 1)), algorithm=3)
+    with pytest.raises(ValueError, match="non-finite"):
+        harness.ksg_mutual_information(np.full((10, 1), np.nan), np.zeros((10, 1)))
+
+
+def test_pairwise_ksg_equals_one_pair_at_a_time():
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((400, 2))
+    modules = [base + 0.3 * rng.standard_normal((400, 2)) for _ in range(4)]
+    mi, local = pairwise_ksg(modules, noise=0.0, memory_bytes=8 * 400 * 8 * 50)
+    assert mi.shape == (4, 4) and np.allclose(mi, mi.T) and np.all(np.diag(mi) == 0)
+    for i, j in [(0, 1), (1, 3), (2, 3)]:
+        assert mi[i, j] == pytest.approx(ksg_local_terms(modules[i], modules[j]).mean(), abs=1e-12)
+        assert local[i, j].mean() == pytest.approx(mi[i, j])
+
+
+# ---------------------------------------------------------------- Gaussian MI and MINE
+
+
+def test_wishart_log_det_bias_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    n, d = 20, 4
+    draws = [np.linalg.slogdet(np.cov(rng.standard_normal((n, d)), rowvar=False))[1] for _ in range(4000)]
+    assert np.mean(draws) == pytest.approx(wishart_log_det_bias(d, n), abs=0.02)
+
+
+def test_gaussian_mi_bias_correction_removes_small_sample_bias():
+    truth = correlated_gaussian_mi(8, 0.3)
+    corrected, plain = [], []
+    for seed in range(200):
+        x, y = correlated_gaussians(60, 8, 0.3, seed)
+        corrected.append(harness.gaussian_mutual_information(x, y))
+        plain.append(harness.gaussian_mutual_information(x, y, bias_correction=False))
+    assert abs(np.mean(corrected) - truth) < 0.25 * abs(np.mean(plain) - truth)
+    assert np.mean(corrected) == pytest.approx(truth, abs=0.03)
+
+
+def test_gaussian_mi_is_exact_at_large_n_and_rejects_singular_covariance():
+    x, y = correlated_gaussians(20000, 3, 0.5, seed=5)
+    assert harness.gaussian_mutual_information(x, y) == pytest.approx(
+        correlated_gaussian_mi(3, 0.5), abs=0.025
+    )
+    with pytest.raises(ValueError, match="singular"):
+        harness.gaussian_mutual_information(np.hstack([x, x]), y)
+
+
+def test_mine_approaches_the_analytic_value():
+    x, y = correlated_gaussians(4000, 1, 0.8, seed=1)
+    estimate = mine_mutual_information(x, y, steps=600, seed=0)
+    assert estimate == pytest.approx(correlated_gaussian_mi(1, 0.8), rel=0.2)
+    assert estimate == mine_mutual_information(x, y, steps=600, seed=0)  # seeded
+
+
+def test_calibration_reports_the_recovered_fraction_and_high_dimensional_ksg_undershoots():
+    rows = calibration(
+        {
+            "ksg": lambda a, b: harness.ksg_mutual_information(a, b),
+            "gaussian": harness.gaussian_mutual_information,
+        },
+        n=1000,
+        d=32,
+        rho=0.5,
+    )
+    by_name = {row.estimator: row for row in rows}
+    assert by_name["ksg"].true_mi == pytest.approx(-16 * math.log(0.75))
+    assert by_name["ksg"].recovered < 0.6  # kNN estimators are strongly biased down at d = 32
+    assert by_name["gaussian"].recovered == pytest.approx(1.0, abs=0.1)
+
+
+def test_bootstrap_interval_covers_the_estimate():
+    x, y = correlated_gaussians(1000, 1, 0.6, seed=2)
+    terms = ksg_local_terms(x, y)
+    low, high = bootstrap_interval(lambda idx: terms[idx].mean(), len(terms), n_boot=300)
+    assert low < terms.mean() < high
+    assert low < correlated_gaussian_mi(1, 0.6) < high + 0.05
+
+
+# ---------------------------------------------------------------- Gaussian Φ measures
+
+
+def test_gaussian_phi_known_values_when_all_measures_agree():
+    result = harness.gaussian_phi(np.array([[0.0, 0.8], [0.0, 0.0]]), np.eye(2), [1, 2])
+    for key in ("mutual_information", "phi_star", "phi_g", "stochastic_interaction"):
+        assert result[key] == pytest.approx(0.5 * math.log(1.64), abs=1e-6)
+    assert result["whole_minus_sum"] == pytest.approx(0.247348, abs=1e-6)
+    assert result["partitioned_mi"] == pytest.approx(0.247348, abs=1e-6)
+    assert result["mi1"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gaussian_phi_known_values_that_tell_the_measures_apart():
+    result = harness.gaussian_phi(np.diag([0.5, -0.3]), np.array([[1.0, 0.5], [0.5, 1.0]]), [1, 2])
+    expected = {
+        "phi_g": 0.0,
+        "phi_star": 0.051376,
+        "stochastic_interaction": 0.143841,
+        "whole_minus_sum": 0.074775,
+        "mi1": 0.069066,
+        "partitioned_mi": 0.212907,
+        "mutual_information": 0.265771,
+    }
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value, abs=1e-6), key
+    diagonal = harness.gaussian_phi(np.diag([0.5, -0.3]), np.eye(2), [1, 2])
+    assert all(abs(diagonal[k]) < 1e-9 for k in expected if k != "mutual_information")
+
+
+def random_system(rng, n):
+    a = rng.standard_normal((n, n))
+    a *= rng.uniform(0.1, 0.95) / np.max(np.abs(np.linalg.eigvals(a)))
+    lower = rng.standard_normal((n, n))
+    return a, lower @ lower.T + 0.2 * np.eye(n)
+
+
+def test_gaussian_phi_invariants_on_random_stable_systems():
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = int(rng.integers(2, 6))
+        a, noise = random_system(rng, n)
+        labels = [1, 2, *rng.integers(1, 3, n - 2).tolist()]
+        r = harness.gaussian_phi(a, noise, labels)
+        assert -1e-9 <= r["phi_g"] <= min(r["mutual_information"], r["stochastic_interaction"]) + 1e-9
+        assert r["phi_star"] <= r["mutual_information"] + 1e-9
+        # SI = whole-minus-sum + MI1 for any partition (an identity of the entropies)
+        assert r["stochastic_interaction"] == pytest.approx(r["whole_minus_sum"] + r["mi1"], abs=1e-9)
+
+
+def test_geometric_phi_matches_direct_numerical_minimisation():
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        a, noise = random_system(rng, 4)
+        labels = [1, 1, 2, 2]
+        sigma = stationary_covariance(a, noise)
+        mask = np.zeros((4, 4), dtype=bool)
+        mask[:2, :2] = mask[2:, 2:] = True
+
+        def objective(theta, a=a, noise=noise, sigma=sigma, mask=mask):
+            a_prime = np.zeros((4, 4))
+            a_prime[mask] = theta
+            diff = a - a_prime
+            return 0.5 * (np.linalg.slogdet(noise + diff @ sigma @ diff.T)[1] - np.linalg.slogdet(noise)[1])
+
+        direct = minimize(objective, a[mask], method="BFGS", options={"gtol": 1e-10}).fun
+        assert harness.gaussian_phi(a, noise, labels)["phi_g"] == pytest.approx(direct, abs=1e-7)
+
+
+def test_gaussian_phi_rejects_unstable_systems():
+    with pytest.raises(ValueError, match="stable"):
+        harness.gaussian_phi(np.eye(2) * 1.1, np.eye(2), [1, 2])
+    with pytest.raises(ValueError, match="one label per unit"):
+        harness.gaussian_phi(np.eye(2) * 0.5, np.eye(2), [1, 2, 1])
+
+
+def test_queyranne_is_exact_for_submodular_measures_and_labelled_approximate_otherwise():
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        a, noise = random_system(rng, 5)
+        for measure in ("mi1", "partitioned_mi"):
+            exact = harness.gaussian_mip(a, noise, measure, "exhaustive")
+            fast = harness.gaussian_mip(a, noise, measure, "queyranne")
+            assert fast["exact"] and exact["exact"]
+            assert fast["value"] == pytest.approx(exact["value"], abs=1e-9)
+        heuristic = harness.gaussian_mip(a, noise, "phi_star", "queyranne")
+        assert heuristic["exact"] is False
+        assert heuristic["value"] >= harness.gaussian_mip(a, noise, "phi_star")["value"] - 1e-9
+
+
+def test_bipartitions_enumerates_each_split_once():
+    splits = list(bipartitions(4))
+    assert len(splits) == 7 and all(0 in s for s in splits)
+    assert len({frozenset(s) for s in splits}) == 7
+
+
+# ---------------------------------------------------------------- pairwise-MI Φ
+
+
+def two_cliques(sizes=(3, 4), weight=1.0):
+    n = sum(sizes)
+    w = np.zeros((n, n))
+    w[: sizes[0], : sizes[0]] = weight
+    w[sizes[0] :, sizes[0] :] = 2 * weight
+    np.fill_diagonal(w, 0)
+    return w
+
+
+@pytest.mark.parametrize("method", ["greedy", "exhaustive"])
+def test_pairwise_phi_of_two_disconnected_cliques_is_zero_across_their_split(method):
+    result = harness.pairwise_phi(two_cliques(), method=method)
+    assert result["phi"] == 0.0 and result["normalized_cut"] == 0.0
+    assert result["partition"] == [1, 1, 1, 2, 2, 2, 2]
+    assert result["within"] == pytest.approx(result["total"]) == pytest.approx(3 + 2 * 6)
+
+
+def test_pairwise_phi_cut_arithmetic_and_greedy_gap():
+    w = two_cliques((2, 2))
+    w[1, 2] = w[2, 1] = 0.25
+    result = harness.pairwise_phi(w)
+    assert result["phi"] == pytest.approx(0.25) and result["normalized_cut"] == pytest.approx(0.125)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.exponential(size=(9, 9))
+        m = (m + m.T) / 2
+        assert exhaustive_gap(m) >= -1e-12
+        assert exhaustive_gap(m) == pytest.approx(0.0, abs=1e-12) or exhaustive_gap(m) > 0
+
+
+def test_leave_one_out_phi_and_bad_matrices():
+    w = two_cliques((2, 3))
+    w[0, 4] = w[4, 0] = 0.5
+    contributions = leave_one_out_phi(w, "exhaustive")
+    assert contributions[0] == pytest.approx(0.5) and contributions[4] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="symmetric"):
+        harness.pairwise_phi(np.triu(np.ones((3, 3))))
+
+
+# ---------------------------------------------------------------- LZ76 and PCI
+
+
+@pytest.mark.parametrize(
+    ("bits", "phrases"),
+    [("0001101001000101", 6), ("0" * 40, 2), ("01" * 50, 3), ("1", 1), ("10", 2)],
+)
+def test_lz76_known_phrase_counts(bits, phrases):
+    assert harness.lz76([int(b) for b in bits]) == phrases
+
+
+@pytest.mark.parametrize(("n", "seeds", "expected"), [(1000, 20, 1.07), (10000, 3, 1.03), (100000, 1, 1.02)])
+def test_lz76_of_fair_coin_flips_approaches_one(n, seeds, expected):
+    values = [
+        harness.lz76(np.random.default_rng(s).integers(0, 2, n)) * math.log2(n) / n for s in range(seeds)
+    ]
+    assert np.mean(values) == pytest.approx(expected, abs=0.015)
+
+
+def test_pci_normalisation_and_binarisation():
+    bits = np.random.default_rng(0).integers(0, 2, (20, 50))
+    result = normalized_lz(bits)
+    assert result["entries"] == 1000
+    assert result["pci"] == pytest.approx(
+        result["lz_normalized"]
+        / (-(result["p1"] * math.log2(result["p1"])) - (1 - result["p1"]) * math.log2(1 - result["p1"]))
+    )
+    assert normalized_lz(np.zeros((4, 4)))["pci"] == 0.0
+    baseline = np.random.default_rng(1).standard_normal((200, 3))
+    responses = np.array([[0.0, 10.0, 0.1], [5.0, 0.0, 0.2]])
+    assert binarize_responses(responses, baseline, 0.95).tolist() == [[0, 1], [1, 0], [0, 0]]
