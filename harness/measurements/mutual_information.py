@@ -53,18 +53,18 @@ def prepare_samples(
     return array
 
 
-def _chunk_rows(n: int, tensors_per_row: int, memory_bytes: int) -> int:
-    return int(max(1, min(n, memory_bytes // max(1, 8 * n * tensors_per_row))))
+# On a CPU, row chunks above a few hundred rows run slower (the (c, N) distance blocks leave the cache).
+CPU_MAX_CHUNK_ROWS = 512
 
 
-def _ksg_counts(
-    distances: Sequence[torch.Tensor], rows: torch.Tensor, k: int, algorithm: int
-) -> tuple[torch.Tensor, ...]:
-    """Neighbour counts for one chunk of rows. distances: per-variable (c, N) max-norm distances."""
-    index = torch.arange(rows.numel(), device=rows.device)
-    marginals = [d.clone() for d in distances]
-    for d in marginals:
-        d[index, rows] = math.inf  # a point is not its own neighbour
+def _chunk_rows(n: int, tensors_per_row: int, memory_bytes: int, device: torch.device) -> int:
+    cap = CPU_MAX_CHUNK_ROWS if device.type == "cpu" else n
+    return int(max(1, min(n, cap, memory_bytes // max(1, 8 * n * tensors_per_row))))
+
+
+def _ksg_counts(marginals: Sequence[torch.Tensor], k: int, algorithm: int) -> tuple[torch.Tensor, ...]:
+    """Neighbour counts for one chunk of rows. marginals: per-variable (c, N) max-norm distances with each
+    row's own point already at +inf (a point is not its own neighbour)."""
     joint = marginals[0]
     for d in marginals[1:]:
         joint = torch.maximum(joint, d)
@@ -97,14 +97,16 @@ def _pairwise_local_terms(
     if not 1 <= k < n:
         raise ValueError(f"k must be in [1, N); got k={k}, N={n}")
     tensors = [torch.as_tensor(a, dtype=dtype, device=device) for a in arrays]
-    chunk = _chunk_rows(n, n_vars + 4, memory_bytes)
+    inf = torch.tensor(math.inf, dtype=dtype, device=device)
+    chunk = _chunk_rows(n, n_vars + 4, memory_bytes, tensors[0].device)
     pairs = [(i, j) for i in range(n_vars) for j in range(i + 1, n_vars)]
     counts: dict[tuple[int, int], tuple[list, list]] = {pair: ([], []) for pair in pairs}
     for start in range(0, n, chunk):
         rows = torch.arange(start, min(n, start + chunk), device=device)
-        distances = [torch.cdist(t[rows], t, p=math.inf) for t in tensors]
+        own = (torch.arange(rows.numel(), device=device), rows)
+        distances = [torch.cdist(t[rows], t, p=math.inf).index_put_(own, inf) for t in tensors]
         for i, j in pairs:
-            nx, ny = _ksg_counts([distances[i], distances[j]], rows, k, algorithm)
+            nx, ny = _ksg_counts([distances[i], distances[j]], k, algorithm)
             counts[(i, j)][0].append(nx.cpu())
             counts[(i, j)][1].append(ny.cpu())
     local = np.zeros((n_vars, n_vars, n))
