@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
 from harness.registry.yaml_loader import load_yaml_strict
 from harness.training.config import TrainConfig
@@ -199,6 +199,94 @@ class PersistConfig(_Section):
         return self
 
 
+class ProbeConfig(_Section):
+    """Inputs whose module activations the PHI measures are estimated on."""
+
+    probe_samples: int = Field(default=10000, ge=20)
+    """N: seeded subset of the test split the MI estimates use (all of it when smaller)."""
+    pca_samples: int = Field(default=5000, ge=10)
+    """Seeded subset of the validation split each module's PCA is fitted on (separate from the probe)."""
+    pca_dims: int = Field(default=64, ge=1)
+    """d: principal components kept per module (fewer when the module or the fitting split is smaller)."""
+    batch_size: int = Field(default=1000, ge=1)
+    """Inputs per forward pass while capturing activations."""
+
+
+class MutualInformationConfig(_Section):
+    """The pairwise-MI estimates between modules, their intervals and the built-in calibration."""
+
+    k: int = Field(default=5, ge=1)
+    """KSG neighbours."""
+    algorithm: Literal[1, 2] = 1
+    """KSG algorithm (Kraskov et al. 2004): 1 (strict counts) or 2 (within marginal extents)."""
+    standardize: bool = True
+    """Z-score each module's components before KSG (it changes a max-norm estimate; recorded)."""
+    noise: float = Field(default=1e-10, ge=0)
+    """Seeded jitter (relative to each column's std) that breaks distance ties."""
+    bootstrap: int = Field(default=200, ge=10)
+    """Bootstrap resamples of the per-sample KSG terms for the Φ_pair interval (MIP re-searched each time)."""
+    level: float = Field(default=0.95, gt=0, lt=1)
+    """Confidence level of the bootstrap intervals."""
+    calibration_rho: float = Field(default=0.5, gt=0, lt=1)
+    """ρ of the correlated-Gaussian calibration pairs, run at each stage's own N and d."""
+    mine_steps: int = Field(default=1000, ge=10)
+    """Training steps of MINE in the calibration (the validation estimator)."""
+    seed: int = 0
+    """Seed of the jitter, the bootstrap, the calibration sample and MINE."""
+
+
+class PciConfig(_Section):
+    """Perturbational complexity: Gaussian noise at the first layer module, responses of the later ones."""
+
+    noise_scale: float = Field(default=1.0, gt=0)
+    """Injected noise std in units of each unit's std over the probe inputs (unperturbed)."""
+    trials: int = Field(default=100, ge=2)
+    """Trials (one probe input and one noise draw each): the columns of the binary matrix."""
+    components: int = Field(default=8, ge=1)
+    """Leading PCA components of each later module recorded: the matrix has modules × components rows."""
+    threshold_quantile: float = Field(default=0.5, gt=0, lt=1)
+    """A response is 1 when it exceeds this quantile of the unit's baseline: |difference| between the
+    unperturbed responses to two different probe inputs (the noise-free trial-to-trial spread)."""
+    seed: int = 0
+    """Seed of the trials' inputs, the noise and the baseline pairs."""
+
+
+class PhiStatisticsConfig(_Section):
+    """Experiment 2 statistics across architectures."""
+
+    level: float = Field(default=0.05, gt=0, lt=1)
+    """Family-wise significance level (Bonferroni over the reported correlations)."""
+    trajectory_tolerance: float = Field(default=0.05, ge=0)
+    """Checkpoint-to-checkpoint changes smaller than this fraction of a trajectory's range are flat when
+    classifying it as monotonic (no sign change), peaked (one) or oscillating (two or more)."""
+
+
+class Checkpoints(RootModel[list[float]]):
+    """Fractions of training (0 = initialization, 1 = the last step), distinct and increasing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> Checkpoints:
+        c = self.root
+        if len(c) < 2 or any(not 0.0 <= f <= 1.0 for f in c) or sorted(set(c)) != c:
+            raise ValueError(f"expected at least two distinct increasing fractions in [0, 1]; got {c}")
+        return self
+
+
+class PhiConfig(_Section):
+    """Experiment 2 (PHI): integrated information across architectures. Stages read one subsection each."""
+
+    train: TrainConfig
+    """Training of each PHI network (the shared loop), with checkpoints at ``checkpoints``."""
+    checkpoints: Checkpoints
+    """Fractions of training at which weights and accuracies are kept, e.g. [0, 0.25, 0.5, 0.75, 1]."""
+    probe: ProbeConfig
+    mutual_information: MutualInformationConfig
+    pci: PciConfig
+    statistics: PhiStatisticsConfig
+
+
 class SurveyParams(_Section):
     """The whole params.yaml."""
 
@@ -207,6 +295,7 @@ class SurveyParams(_Section):
     runtime: RuntimeSection
     train: TrainConfig
     persist: PersistConfig
+    phi: PhiConfig
     report: ReportSection
 
 
@@ -216,12 +305,13 @@ SECTIONS: dict[str, type[BaseModel]] = {
 }
 SECTIONS.update(
     {
-        f"persist.{name}": field.annotation  # type: ignore[misc]
-        for name, field in PersistConfig.model_fields.items()
+        f"{section}.{name}": field.annotation  # type: ignore[misc]
+        for section, config in (("persist", PersistConfig), ("phi", PhiConfig))
+        for name, field in config.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
     }
 )
-"""Sections a stage may read: the top-level ones and the PERSIST subsections (``persist.landscape``)."""
+"""Sections a stage may read: the top-level ones and the experiments' subsections (``persist.landscape``)."""
 
 
 class ParamsError(ValueError):

@@ -334,3 +334,13 @@ def test_pci_normalisation_and_binarisation():
     baseline = np.random.default_rng(1).standard_normal((200, 3))
     responses = np.array([[0.0, 10.0, 0.1], [5.0, 0.0, 0.2]])
     assert binarize_responses(responses, baseline, 0.95).tolist() == [[0, 1], [1, 0], [0, 0]]
+
+
+@pytest.mark.parametrize("algorithm", [1, 2])
+def test_ksg_ceiling_bounds_identical_variables(algorithm):
+    from harness.measurements.mutual_information import ksg_ceiling
+
+    x = np.random.default_rng(0).standard_normal((400, 2))
+    estimate = harness.ksg_mutual_information(x, x, algorithm=algorithm, noise=0.0)  # true MI is infinite
+    assert estimate <= ksg_ceiling(400, 5, algorithm) + 1e-9
+    assert estimate == pytest.approx(ksg_ceiling(400, 5, algorithm), abs=0.05)

@@ -75,6 +75,9 @@ def test_micro_survey_end_to_end(micro_repo: Path):
             *persist,
             "persist_metrics@cnn_small-digits",
             "persist_statistics",
+            "phi_train@mlp_2-blobs",
+            "phi_measure@mlp_2-blobs",
+            "phi_statistics",
             "report",
         ]
     )
@@ -95,7 +98,14 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert stats["scopes"]["digits"]["loao"]["note"].startswith("LOAO needs at least 3 architectures")
     assert "LOAO (digits): LOAO needs at least 3" in page
     seen = render_in_chromium(repo / "reports" / "index.html", micro_repo.parent)
-    assert seen["sections"] == ["training", "persist"] and seen["images"]
+    assert seen["sections"] == ["training", "persist", "phi"] and seen["images"]
+    measures = json.loads(
+        (repo / "results" / "phi" / "mlp_2-blobs" / "measure" / "measures.json").read_text()
+    )
+    final = measures["checkpoints"][-1]
+    assert final["fraction"] == 1.0 and final["schemes"]["phi_layer"]["phi"] > 0 and final["pci"]["pci"] >= 0
+    assert {c["estimator"] for c in measures["calibration"]} == {"ksg1", "ksg2", "gaussian", "mine"}
+    assert "Φ_pair" in page and "phi_map_phi_layer.png" in page
     assert all(i["ok"] for i in seen["images"]), seen["images"]
     assert "mlp_2-blobs/metrics.json" in run(["dvc", "metrics", "show"], repo).stdout
     run(["dvc", "plots", "show", "--json"], repo)
@@ -120,7 +130,15 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert sorted(ran_stages(run(["dvc", "repro"], repo))) == ["check", "report", "train@mlp_2_narrow-blobs"]
     arch.write_text(arch.read_text().replace("tiny: {width: 64}", "tiny: {width: 48}"))
     edited_base = sorted(ran_stages(run(["dvc", "repro"], repo)))
-    assert edited_base == ["check", "report", "train@mlp_2-blobs", "train@mlp_2_narrow-blobs"]
+    assert edited_base == [
+        "check",
+        "phi_measure@mlp_2-blobs",
+        "phi_statistics",
+        "phi_train@mlp_2-blobs",
+        "report",
+        "train@mlp_2-blobs",
+        "train@mlp_2_narrow-blobs",
+    ]
 
     # a bad registry stops the pipeline at `check`, before any work, with the entry and field named
     good = arch.read_text()
@@ -199,6 +217,9 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
         },
         "persist.metrics": ("persist_metrics@cnn_small-digits", ["cnn_small-digits", "--seeds", "0"]),
         "persist.statistics": ("persist_statistics", []),
+        "phi.train": ("phi_train@mlp_2-blobs", ["mlp_2-blobs"]),
+        "phi.measure": ("phi_measure@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
+        "phi.statistics": ("phi_statistics", []),
     }
     for kind, (stage, args) in commands.items():
         record = tmp_path / f"{kind}.json"

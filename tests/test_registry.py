@@ -142,6 +142,25 @@ BAD_INPUTS = {
         "      architectures: [cnn_small]\n      datasets: [sst2]\n",
         "entry 'micro', field 'persist.datasets': 'sst2' cannot be split into two tasks",
     ),
+    "phi measurement that is not a partition scheme": (
+        "surveys.yaml",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n",
+        "      datasets: [blobs]\n      measurements: [phi_layer, test_cross_entropy]\n",
+        "entry 'micro', field 'phi.measurements': 'test_cross_entropy': expected a partition scheme",
+    ),
+    "phi without the layer scheme": (
+        "surveys.yaml",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n",
+        "      datasets: [blobs]\n      measurements: [phi_positions]\n",
+        "entry 'micro', field 'phi.measurements': expected a scheme with kwargs.scheme = 'layer'",
+    ),
+    "phi checkpoints out of order": (
+        "surveys.yaml",
+        "        checkpoints: [0.0, 0.5, 1.0]\n",
+        "        checkpoints: [0.5, 0.0, 1.0]\n",
+        "entry 'micro', field 'params': - field 'phi.checkpoints': Value error, expected at least two distinct "
+        "increasing fractions",
+    ),
     "unknown key": (
         "architectures.yaml",
         "    family: cnn\n",

@@ -333,6 +333,26 @@ def pairwise_phi(mi_matrix: np.ndarray, method: str = "greedy") -> dict[str, obj
     }
 
 
+def pairwise_phi_interval(
+    local_terms: np.ndarray, method: str = "greedy", *, n_boot: int = 200, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of Φ_pair from per-sample MI terms (n, n, N), e.g. ``pairwise_ksg``'s.
+
+    Each resample averages the terms over N rows drawn with replacement and re-searches the MIP. Resampling
+    terms rather than re-running the kNN search avoids zero-distance duplicates; the interval is conditional
+    on the neighbour counts, so it is somewhat narrower than the estimator's full sampling spread.
+    """
+    from harness.measurements.mutual_information import bootstrap_interval
+
+    return bootstrap_interval(
+        lambda rows: pairwise_phi(local_terms[:, :, rows].mean(axis=2), method)["phi"],
+        local_terms.shape[-1],
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
+    )
+
+
 def leave_one_out_phi(mi_matrix: np.ndarray, method: str = "greedy") -> list[float]:
     """Layer-wise contribution: Φ_pair of the full graph minus Φ_pair with module i left out, per i."""
     w = _check_mi_matrix(mi_matrix)
@@ -361,6 +381,7 @@ __all__ = [
     "gaussian_phi",
     "leave_one_out_phi",
     "pairwise_phi",
+    "pairwise_phi_interval",
     "queyranne",
     "stationary_covariance",
 ]

@@ -138,6 +138,17 @@ def _local_terms(nx: np.ndarray, ny: np.ndarray, n: int, k: int, algorithm: int)
     return digamma(k) - 1.0 / k + digamma(n) - digamma(nx) - digamma(ny)  # eq. 9
 
 
+def ksg_ceiling(n: int, k: int = 5, algorithm: int = 1) -> float:
+    """Largest value a KSG estimate can take at N samples (nats): every marginal count at its minimum.
+
+    Algorithm 1 counts at least the k − 1 nearer joint neighbours (n ≥ k − 1): ψ(N) − ψ(k). Algorithm 2
+    counts at least the k neighbours (n ≥ k): ψ(N) − ψ(k) − 1/k. Estimates near it are saturated: the true MI
+    may be anything above.
+    """
+    ceiling = float(digamma(n) - digamma(k))
+    return ceiling if algorithm == 1 else ceiling - 1.0 / k
+
+
 def ksg_mutual_information(
     x: np.ndarray | torch.Tensor,
     y: np.ndarray | torch.Tensor,

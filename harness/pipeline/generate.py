@@ -22,13 +22,15 @@ from harness.pipeline.deps import code_ref_module, module_closure
 from harness.pipeline.paths import (
     CHECK_OUT,
     PERSIST_STATISTICS,
+    PHI_STATISTICS,
     REPORTS,
     data_dir,
     data_manifest,
     persist_dir,
+    phi_dir,
     train_dir,
 )
-from harness.pipeline.selection import Run, persist_pairs, train_pairs
+from harness.pipeline.selection import Run, persist_pairs, phi_pairs, train_pairs
 from harness.registry.load import Registries
 from harness.registry.schema import REGISTRY_FILES
 
@@ -84,11 +86,13 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     stages["check"] = {
         "cmd": "python -m harness.stages.check",
         "deps": registry_files + check_code,
-        "params": ["survey", "data", "runtime", "train", "persist", "report"],
+        "params": ["survey", "data", "runtime", "train", "persist", "phi", "report"],
         "outs": [{CHECK_OUT: {"cache": False}}],  # constant content: re-running it re-runs nothing
     }
 
-    datasets = list(dict.fromkeys(p.dataset for p in pairs + persist_pairs(reg, profile)))
+    datasets = list(
+        dict.fromkeys(p.dataset for p in pairs + persist_pairs(reg, profile) + phi_pairs(reg, profile))
+    )
     data_common = set(module_closure(["harness.stages.data"], repo))
     data_items: dict[str, Any] = {}
     for d in datasets:
@@ -159,10 +163,12 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         }
 
     stages.update(_persist_stages(reg, params, repo))
+    stages.update(_phi_stages(reg, params, repo))
 
     report_code = sorted(module_closure(["harness.stages.report"], repo))
     persist_keys = [p.key for p in persist_pairs(reg, profile)]
     first_seed = params.persist.seeds[0]
+    phi_keys = phi_pairs(reg, profile)
     stages["report"] = {
         "cmd": "python -m harness.stages.report",
         "deps": [
@@ -175,10 +181,12 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
                 for part in ("landscape", "topology")
             ),
             *([f"{PERSIST_STATISTICS}/statistics.json"] if persist_keys else []),
+            *(phi_dir(p.key, "measure") for p in phi_keys),
+            *([f"{PHI_STATISTICS}/statistics.json"] if phi_keys else []),
             *registry_files,
             *report_code,
         ],
-        "params": ["survey", "persist", "report"],
+        "params": ["survey", "persist", "phi", "report"],
         "outs": [
             f"{REPORTS}/index.html",
             f"{REPORTS}/figures",
@@ -200,6 +208,26 @@ PERSIST_RUN_STAGES: dict[str, tuple[str, list[str]]] = {
 """PERSIST stages of one seeded run, in dependency order; each writes the folder ``persist_dir(key, part)``."""
 
 
+def _entry_items(
+    reg: Registries, keyed: dict[str, tuple[str, str]], common: set[str], repo: Path
+) -> tuple[dict[str, Any], int]:
+    """foreach items of an experiment's per-entry stage: each key's architecture and dataset lineages and its
+    entry code beyond the stage's ``common`` modules, padded to one width (returned with the items)."""
+    items: dict[str, Any] = {}
+    for key, (arch, dataset) in keyed.items():
+        refs = [reg.architectures[arch].builder, reg.datasets[dataset].loader]
+        items[key] = {
+            "arch": _pad(reg.lineage("architectures", arch), 2),
+            "dataset": dataset,
+            "dataset_entry": _pad(reg.lineage("datasets", dataset), 2),
+            "code": _entry_code(refs, common, repo),
+        }
+    width = max(len(v["code"]) for v in items.values()) or 1
+    for item in items.values():
+        item["code"] = _pad(item["code"] or [sorted(common)[0]], width)
+    return items, width
+
+
 def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, Any]:
     """``persist_<part>@<arch>-<dataset>-s<seed>`` for every run, and ``persist_metrics@<arch>-<dataset>``."""
     pairs = persist_pairs(reg, params.survey.profile)
@@ -210,18 +238,7 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
     for part, (section, upstream) in PERSIST_RUN_STAGES.items():
         module = f"harness.stages.persist.{part}"
         common = set(module_closure([module], repo))
-        items: dict[str, Any] = {}
-        for r in runs:
-            refs = [reg.architectures[r.arch].builder, reg.datasets[r.dataset].loader]
-            items[r.key] = {
-                "arch": _pad(reg.lineage("architectures", r.arch), 2),
-                "dataset": r.dataset,
-                "dataset_entry": _pad(reg.lineage("datasets", r.dataset), 2),
-                "code": _entry_code(refs, common, repo),
-            }
-        width = max(len(v["code"]) for v in items.values()) or 1
-        for item in items.values():
-            item["code"] = _pad(item["code"] or [sorted(common)[0]], width)
+        items, width = _entry_items(reg, {r.key: (r.arch, r.dataset) for r in runs}, common, repo)
         # every stage reads the task-A network's size (persist.task_a) except topology, which reads grids
         sections = ["data", "runtime", section]
         if part not in ("task_a", "topology"):
@@ -285,6 +302,67 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
         ],
         "outs": [f"{PERSIST_STATISTICS}/statistics.json", f"{PERSIST_STATISTICS}/provenance.json"],
         "metrics": [f"{PERSIST_STATISTICS}/summary.json"],
+    }
+    return stages
+
+
+PHI_PAIR_STAGES: dict[str, tuple[list[str], list[str]]] = {
+    # stage part -> (params sections it reads, upstream parts whose outputs it reads)
+    "train": (["phi.train", "phi.checkpoints"], []),
+    "measure": (
+        ["phi.train", "phi.checkpoints", "phi.probe", "phi.mutual_information", "phi.pci"],
+        ["train"],
+    ),
+}
+"""PHI stages of one (architecture, dataset) pair; each writes the folder ``phi_dir(key, part)``."""
+
+
+def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, Any]:
+    """``phi_<part>@<arch>-<dataset>`` for every PHI pair, and ``phi_statistics``."""
+    pairs = phi_pairs(reg, params.survey.profile)
+    if not pairs:
+        return {}
+    schemes = reg.profiles[params.survey.profile].phi.measurements
+    stages: dict[str, Any] = {}
+    for part, (sections, upstream) in PHI_PAIR_STAGES.items():
+        module = f"harness.stages.phi.{part}"
+        common = set(module_closure([module], repo))
+        items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
+        registry_params = [{k: v} for k, v in _entry_params().items()]
+        cmd = f"python -m {module} ${{key}}"
+        if part == "measure":
+            cmd += f" --schemes {','.join(schemes)}"
+            registry_params.append({_registry_file("measurements"): [f"measurements.{m}" for m in schemes]})
+        out = phi_dir("${key}", part)
+        stages[f"phi_{part}"] = {
+            "foreach": items,
+            "do": {
+                "cmd": cmd,
+                "deps": [
+                    CHECK_OUT,
+                    data_manifest("${item.dataset}"),
+                    *(phi_dir("${key}", u) for u in upstream),
+                    *sorted(common),
+                    *[f"${{item.code[{i}]}}" for i in range(width)],
+                ],
+                "params": [*registry_params, "data", "runtime", *sections],
+                "outs": [out],
+            },
+        }
+    module = "harness.stages.phi.statistics"
+    stages["phi_statistics"] = {
+        "cmd": f"python -m {module}",
+        "deps": [
+            *(phi_dir(p.key, "measure") for p in pairs),
+            *sorted(module_closure([module], repo)),
+        ],
+        "params": [
+            "survey",
+            "phi.statistics",
+            {_registry_file("profiles"): [f"profiles.{params.survey.profile}"]},
+        ],
+        "outs": [f"{PHI_STATISTICS}/statistics.json", f"{PHI_STATISTICS}/provenance.json"],
+        "metrics": [f"{PHI_STATISTICS}/summary.json"],
     }
     return stages
 

@@ -29,3 +29,12 @@ def persist_dir(key: str, part: str) -> str:
 
 PERSIST_STATISTICS = f"{RESULTS}/persist_statistics"
 """Outputs of ``persist_statistics`` (the survey-level Experiment 1 statistics)."""
+
+
+def phi_dir(key: str, part: str) -> str:
+    """Outputs of the PHI stage ``part`` (train, measure) of pair ``key`` (``mlp_2-digits``)."""
+    return f"{RESULTS}/phi/{key}/{part}"
+
+
+PHI_STATISTICS = f"{RESULTS}/phi_statistics"
+"""Outputs of ``phi_statistics`` (the survey-level Experiment 2 statistics)."""

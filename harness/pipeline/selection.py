@@ -74,6 +74,12 @@ def persist_pairs(reg: Registries, profile: str) -> list[Pair]:
     return [] if sel is None else _pairs(reg, sel)
 
 
+def phi_pairs(reg: Registries, profile: str) -> list[Pair]:
+    """(architecture, dataset) pairs of the profile's ``phi`` selection (none when it has none)."""
+    sel = _profile(reg, profile).phi
+    return [] if sel is None else _pairs(reg, sel)
+
+
 def train_pairs(reg: Registries, profile: str) -> list[Pair]:
     """Architectures × datasets of the profile's ``train`` selection.
 

@@ -22,6 +22,7 @@ from harness.registry.schema import (
     BUILDER_INPUTS,
     ENTRY_MODELS,
     KEY_PATTERN,
+    PARTITION_SCHEMES,
     REGISTRY_FILES,
     ArchitectureEntry,
     DatasetEntry,
@@ -338,6 +339,41 @@ def load_registries(
     return Registries(root, archs, datasets, measurements, profiles, raw)
 
 
+PARTITION_FUNCTION = "harness.measurements.modules:capture_modules"
+
+
+def _check_phi_schemes(
+    pfile: str, name: str, keys: list[str], measurements: dict[str, MeasurementEntry], problems: list[Problem]
+) -> None:
+    """PHI's measurements are partition schemes: capture_modules entries, one of them the layer scheme."""
+    schemes = []
+    for k in keys:
+        m = measurements.get(k)
+        if m is None:
+            continue  # reported as an unknown key below
+        scheme = m.kwargs.get("scheme")
+        if m.function != PARTITION_FUNCTION or scheme not in PARTITION_SCHEMES:
+            problems.append(
+                Problem(
+                    pfile,
+                    name,
+                    "phi.measurements",
+                    f"{k!r}: expected a partition scheme (function {PARTITION_FUNCTION}, kwargs.scheme one of "
+                    f"{list(PARTITION_SCHEMES)})",
+                )
+            )
+        schemes.append(scheme)
+    if "layer" not in schemes:
+        problems.append(
+            Problem(
+                pfile,
+                name,
+                "phi.measurements",
+                "expected a scheme with kwargs.scheme = 'layer' (PCI uses it)",
+            )
+        )
+
+
 def _check_profiles(
     root: Path,
     profiles: dict[str, SurveyProfile],
@@ -378,7 +414,9 @@ def _check_profiles(
                         pfile, name, "params.survey.profile", f"expected {name!r} (the profile's own key)"
                     )
                 )
-        for stage in ("train", "persist"):
+        if profile.phi is not None:
+            _check_phi_schemes(pfile, name, profile.phi.measurements, measurements, problems)
+        for stage in ("train", "persist", "phi"):
             sel = getattr(profile, stage)
             if sel is None:
                 continue

@@ -17,6 +17,8 @@ CodeRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\
 
 Modality = Literal["vector", "image", "sequence", "graph"]
 Experiment = Literal["persist", "phi", "genesis"]
+PARTITION_SCHEMES = ("layer", "channel_groups", "positions", "attention_heads")
+"""PHI's ways of cutting a network into modules (see harness.measurements.modules)."""
 
 
 class StrictModel(BaseModel):
@@ -173,6 +175,9 @@ class SurveyProfile(StrictModel):
     persist: Selection | None = None
     """Experiment 1 (PERSIST): task-A training, landscapes, topology, curvature and forgetting stages
     over these (architecture, dataset) pairs, one run per ``persist.seeds`` entry; none when absent."""
+    phi: Selection | None = None
+    """Experiment 2 (PHI): training with checkpoints and the integrated-information measures over these
+    pairs; its ``measurements`` are the partition schemes (``function`` in harness.measurements.modules)."""
     params: dict[str, Any]
     """The complete params.yaml this profile writes (validated against ``harness.params``)."""
 

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from harness.params import read_section
-from harness.pipeline.paths import PERSIST_STATISTICS, REPORTS, train_dir
+from harness.pipeline.paths import PERSIST_STATISTICS, PHI_STATISTICS, REPORTS, train_dir
 from harness.pipeline.provenance import Provenance
-from harness.pipeline.selection import persist_pairs, train_pairs
+from harness.pipeline.selection import persist_pairs, phi_pairs, train_pairs
 from harness.registry.load import load_registries
 from harness.stages.common import stage_main
 
@@ -21,14 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(description=__doc__).parse_args(argv)
     from harness.report.page import render_page, write_table
     from harness.report.sections.persist import persist_section
+    from harness.report.sections.phi import phi_section
     from harness.report.sections.training import training_section
 
     reg = load_registries(check_code=False)
     survey, report, persist = read_section("survey"), read_section("report"), read_section("persist")
+    phi = read_section("phi")
     prov = Provenance(
         "report",
         {},
-        {"survey": survey.model_dump(), "report": report.model_dump(), "persist": persist.model_dump()},
+        {s: read_section(s).model_dump() for s in ("survey", "report", "persist", "phi")},
     )
     pairs = train_pairs(reg, survey.profile)
     out = Path(REPORTS)
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
         sections.append(
             persist_section(persist_runs, persist.seeds, out / "figures", statistics, persist.statistics)
         )
+    phi_runs = [(p.arch, p.dataset) for p in phi_pairs(reg, survey.profile)]
+    if phi_runs:
+        statistics = json.loads((Path(PHI_STATISTICS) / "statistics.json").read_text())
+        sections.append(phi_section(phi_runs, out / "figures", statistics, phi))
     for s in sections:
         for t in s.tables:
             write_table(t, out / "tables")
@@ -52,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "training runs": len(pairs),
         **({"PERSIST pairs": len(persist_runs)} if persist_runs else {}),
+        **({"PHI pairs": len(phi_runs)} if phi_runs else {}),
     }
     (out / "index.html").write_text(render_page(report.title, header, sections))
     prov.write(out / "provenance.json")

@@ -1,0 +1,106 @@
+"""What every PHI stage of one (architecture, dataset) pair shares: its entries, data splits and network.
+
+The splits are the dataset entry's train/val/test split with ``runtime.seed`` (as in ``train``): the
+network trains on ``train``; each module's PCA is fitted on ``val``; the MI probes are drawn from ``test``.
+Graph data bind the network to the whole graph and the samples become node ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data.adapt import adapt_inputs
+from harness.data.arrays import split_dataset
+from harness.data.load import load_dataset
+from harness.params import read_section
+from harness.pipeline.paths import data_manifest, phi_dir
+from harness.pipeline.provenance import Provenance
+from harness.pipeline.selection import Pair, parse_pair
+from harness.registry.adaptation import plan_adaptation
+from harness.registry.load import Problem, Registries, RegistryError, load_registries
+from harness.registry.schema import ArchitectureEntry, DatasetEntry
+from harness.stages.common import MISSING_ENTRY, code_version, stable_hash
+
+
+@dataclass
+class PhiPair:
+    """One PHI pair after its checks: entries, the params it read, output folder and provenance."""
+
+    args: argparse.Namespace
+    pair: Pair
+    reg: Registries
+    arch: ArchitectureEntry
+    dataset: DatasetEntry
+    config: dict[str, Any]
+    """params section name → its typed model."""
+    entries: dict[str, Any]
+    out: Path
+    prov: Provenance
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {name: c.model_dump() for name, c in self.config.items()}
+
+    def run_id(self, modules: list[str], upstream: dict[str, str] | None = None) -> str:
+        """Cache key: entries, params read, code and upstream hashes."""
+        payload = {"entries": self.entries, "params": self.params, "code": code_version(modules)}
+        return stable_hash({**payload, "upstream": upstream or {}})
+
+    def splits(self) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """(the network built for this data, {train, val, test} → (model inputs, labels))."""
+        from harness.models.build import bind_to_data, build_architecture
+
+        data = load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
+        split = self.dataset.split
+        idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=read_section("runtime").seed)
+        model = build_architecture(self.arch, self.dataset, self.config["phi.train"].size)
+        model, samples = bind_to_data(
+            model, data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch))
+        )
+        return model, {name: (samples[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+
+
+def start_phi_stage(
+    argv: list[str] | None, description: str, part: str, sections: list[str], extra_args=None
+) -> PhiPair:
+    """Parse ``<arch>-<dataset>``, validate its entries and read ``sections``, before any work."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("key", help="ARCH-DATASET, two registry keys")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if extra_args:
+        extra_args(parser)
+    args = parser.parse_args(argv)
+    pair = parse_pair(args.key)
+    wanted = {("architectures", pair.arch), ("datasets", pair.dataset)}
+    wanted |= {("measurements", m) for m in getattr(args, "schemes", [])}
+    reg = load_registries(check_code=wanted)
+    for registry, key in wanted:
+        if key not in getattr(reg, registry):
+            raise RegistryError([Problem(f"registry/{registry}.yaml", key, None, MISSING_ENTRY)])
+    config = {name: read_section(name) for name in sections}
+    manifest = json.loads(Path(data_manifest(pair.dataset)).read_text())
+    entries = {
+        "architecture": {
+            k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", pair.arch)
+        },
+        "dataset": {k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", pair.dataset)},
+        "measurements": {m: reg.entry_hash("measurements", m) for m in getattr(args, "schemes", [])},
+        "data_sha256": manifest["arrays"]["sha256"],
+    }
+    out = Path(phi_dir(pair.key, part))
+    out.mkdir(parents=True, exist_ok=True)
+    prov = Provenance(f"phi_{part}@{args.key}", entries, {n: c.model_dump() for n, c in config.items()})
+    return PhiPair(
+        args, pair, reg, reg.architectures[pair.arch], reg.datasets[pair.dataset], config, entries, out, prov
+    )
+
+
+def checkpoint_name(fraction: float) -> str:
+    """File stem of the checkpoint at ``fraction`` of training, in percent: ``p025`` for 0.25."""
+    return f"p{fraction * 100:03.0f}" if float(fraction * 100).is_integer() else f"p{fraction * 100:07.3f}"

@@ -1,0 +1,149 @@
+"""Experiment 2 statistics across architectures: Φ_pair trajectories, its relation to generalization and to
+PCI, partition sensitivity, and the estimator calibration, with n and Bonferroni-corrected p beside each."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from harness.statistics.correlation import bonferroni, rank_correlation
+
+
+def classify_trajectory(values: list[float], tolerance: float = 0.05) -> str:
+    """``flat``, ``monotonic``, ``peaked`` or ``oscillating`` by the signs of successive changes.
+
+    Changes smaller than ``tolerance`` × the trajectory's range are dropped; the rest give a sign sequence:
+    no sign change → monotonic, exactly one → peaked (an interior maximum or minimum), two or more →
+    oscillating. A range of zero (or fewer than two values) is flat.
+    """
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size < 2 or np.ptp(v) == 0:
+        return "flat"
+    steps = np.diff(v)
+    signs = np.sign(steps[np.abs(steps) > tolerance * np.ptp(v)])
+    changes = int(np.sum(signs[1:] != signs[:-1])) if signs.size else 0
+    return "monotonic" if changes == 0 else "peaked" if changes == 1 else "oscillating"
+
+
+def _correlation(name: str, x: list[float], y: list[float], method: str = "spearman") -> dict[str, Any]:
+    r = rank_correlation(np.asarray(x), np.asarray(y), method)  # type: ignore[arg-type]
+    return {
+        "test": name,
+        "method": method,
+        "n": r.n,
+        "statistic": None if np.isnan(r.statistic) else r.statistic,
+        "p_value": r.p_value,
+        "p_method": r.p_method,
+        "p_floor": r.p_floor,
+    }
+
+
+def _final(record: dict[str, Any]) -> dict[str, Any] | None:
+    done = [c for c in record["checkpoints"] if c.get("schemes")]
+    return done[-1] if done else None
+
+
+def phi_statistics(records: list[dict[str, Any]], level: float, tolerance: float) -> dict[str, Any]:
+    """Everything the report shows about PHI, from each pair's ``measures.json``."""
+    schemes = sorted({k for r in records for c in r["checkpoints"] for k in c.get("schemes", {})})
+    rows = []
+    for r in records:
+        final = _final(r)
+        row = {
+            "architecture": r["architecture"],
+            "dataset": r["dataset"],
+            "family": r["family"],
+            "status": r["status"],
+            "n_probe": r["n_probe"],
+            "gap": None if final is None else final.get("gap"),
+            "test_accuracy": None if final is None else final.get("test_accuracy"),
+            "pci": None if final is None or final.get("pci") is None else final["pci"]["pci"],
+            "layer_scheme": r.get("layer_scheme"),
+            "schemes": {},
+        }
+        for s in schemes:
+            trajectory = [c.get("schemes", {}).get(s, {}).get("phi") for c in r["checkpoints"]]
+            if final is None or "phi" not in final["schemes"].get(s, {}):
+                continue
+            m = final["schemes"][s]
+            row["schemes"][s] = {
+                "phi": m["phi"],
+                "ci": m["ci"],
+                "modules": len(m["modules"]),
+                "phi_gaussian": m["phi_gaussian"],
+                "exhaustive_gap": m["exhaustive_gap"],
+                "saturated_pairs": m.get("saturated_pairs"),
+                "trajectory": trajectory,
+                "shape": classify_trajectory(trajectory, tolerance),
+            }
+        rows.append(row)
+
+    tests = []
+    for s in schemes:
+        have = [r for r in rows if s in r["schemes"] and r["gap"] is not None]
+        phi = [r["schemes"][s]["phi"] for r in have]
+        tests.append(_correlation(f"Φ_pair[{s}] vs generalization gap", phi, [r["gap"] for r in have]))
+        gphi = [r["schemes"][s]["phi_gaussian"] for r in have]
+        tests.append(
+            _correlation(f"Φ_pair (Gaussian MI)[{s}] vs generalization gap", gphi, [r["gap"] for r in have])
+        )
+    for r in rows:  # Φ_pair of the layer scheme (the modules PCI perturbs and records)
+        r["layer_phi"] = r["schemes"].get(r["layer_scheme"], {}).get("phi")
+    with_pci = [r for r in rows if r["layer_phi"] is not None and r["pci"] is not None]
+    for method in ("spearman", "kendall"):
+        tests.append(
+            _correlation(
+                "PCI vs Φ_pair[layer]",
+                [r["pci"] for r in with_pci],
+                [r["layer_phi"] for r in with_pci],
+                method,
+            )
+        )
+    adjusted = bonferroni([t["p_value"] for t in tests])
+    for t, p in zip(tests, adjusted, strict=True):
+        t["p_bonferroni"] = p
+        t["significant"] = bool(p < level)
+
+    agreement = []
+    for a, b in itertools.combinations(schemes, 2):
+        both = [r for r in rows if a in r["schemes"] and b in r["schemes"]]
+        agreement.append(
+            {
+                **_correlation(
+                    f"{a} vs {b}",
+                    [r["schemes"][a]["phi"] for r in both],
+                    [r["schemes"][b]["phi"] for r in both],
+                ),
+                "architectures": [r["architecture"] for r in both],
+            }
+        )
+    sensitivity = {
+        r["architecture"] + "-" + r["dataset"]: {
+            "schemes": len(r["schemes"]),
+            "range": float(np.ptp([v["phi"] for v in r["schemes"].values()]))
+            if len(r["schemes"]) > 1
+            else None,
+        }
+        for r in rows
+    }
+    calibration: dict[str, list[float]] = {}
+    for r in records:
+        for c in r.get("calibration", []):
+            calibration.setdefault(c["estimator"], []).append(c["recovered"])
+    shapes = {s: [r["schemes"][s]["shape"] for r in rows if s in r["schemes"]] for s in schemes}
+    return {
+        "n_pairs": len(records),
+        "schemes": schemes,
+        "rows": rows,
+        "tests": tests,
+        "level": level,
+        "scheme_agreement": agreement,
+        "partition_sensitivity": sensitivity,
+        "trajectory_shapes": {s: {k: v.count(k) for k in sorted(set(v))} for s, v in shapes.items()},
+        "calibration_recovered": {
+            k: {"median": float(np.median(v)), "min": float(np.min(v)), "max": float(np.max(v)), "n": len(v)}
+            for k, v in calibration.items()
+        },
+    }

@@ -1,0 +1,180 @@
+"""PHI modules, PCA, PCI on networks, trajectory shapes and the survey statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data.adapt import adapt_inputs
+from harness.data.load import load_dataset
+from harness.measurements.modules import (
+    SCHEMES,
+    SchemeNotApplicable,
+    capture_modules,
+    fit_pca,
+    layer_responses,
+    project,
+)
+from harness.measurements.perturbation import perturbational_complexity
+from harness.models.build import bind_to_data, build_architecture
+from harness.models.mlp import build_mlp
+from harness.registry.adaptation import plan_adaptation
+from harness.registry.load import compatible
+from harness.stages.phi.common import checkpoint_name
+from harness.statistics.phi_survey import classify_trajectory, phi_statistics
+from tests.test_registry import _REG
+
+PHI_ARCHS = [k for k, a in _REG.architectures.items() if "phi" in a.experiments]
+EMBEDDED = ("digits", "char_corpus", "sbm_graph")
+# schemes that must apply to each family (the others must raise SchemeNotApplicable)
+APPLIES = {
+    "mlp": {"layer"},
+    "resnet": {"layer", "channel_groups"},
+    "transformer": {"layer", "positions", "attention_heads"},
+    "vit": {"layer", "positions", "attention_heads"},
+    "rnn": {"layer", "positions"},
+    "gnn": {"layer"},
+}
+
+
+def _tiny(key: str):
+    arch = _REG.architectures[key]
+    dataset = next(d for d in EMBEDDED if compatible(arch, _REG.datasets[d]))
+    data = load_dataset(dataset, _REG.datasets[dataset], "data")
+    torch.manual_seed(0)
+    model = build_architecture(arch, _REG.datasets[dataset], "tiny")
+    model, samples = bind_to_data(
+        model, data, adapt_inputs(data.inputs, plan_adaptation(_REG.datasets[dataset], arch))
+    )
+    return arch, model.eval(), torch.from_numpy(samples[:40])
+
+
+@pytest.mark.parametrize("key", PHI_ARCHS)
+def test_every_phi_architecture_has_its_family_schemes(key):
+    arch, model, inputs = _tiny(key)
+    applied = set()
+    for scheme in SCHEMES:
+        try:
+            modules = capture_modules(model, inputs, scheme)
+        except SchemeNotApplicable:
+            continue
+        applied.add(scheme)
+        assert len(modules) >= 2
+        assert all(
+            v.shape[0] == len(inputs) and v.dim() == 2 and torch.isfinite(v).all() for v in modules.values()
+        )
+    assert applied == APPLIES[arch.family]
+
+
+def test_layer_modules_of_an_mlp_are_its_hidden_relus():
+    torch.manual_seed(0)
+    model = build_mlp(in_features=5, num_classes=3, depth=3, width=7)
+    x = torch.randn(11, 5)
+    modules = capture_modules(model, x, "layer")
+    assert list(modules) == ["1", "3", "5"]
+    expected = torch.relu(model[0](x))
+    assert torch.allclose(modules["1"], expected)
+
+
+def test_recurrent_layers_rerun_one_at_a_time_equal_the_stacked_rnn():
+    _, model, tokens = _tiny("lstm_2")
+    modules = capture_modules(model, tokens, "layer")
+    out, _ = model.rnn(model.embedding(tokens))
+    assert torch.allclose(modules["rnn.layer1"], out[:, -1], atol=1e-6)
+
+
+def test_attention_heads_concatenate_to_the_projection_input():
+    _, model, inputs = _tiny("vit_small")
+    heads = capture_modules(model, inputs, "attention_heads")
+    assert len(heads) == model.blocks[-1].attn.num_heads
+
+
+def test_pca_keeps_the_requested_components_and_reports_explained_variance():
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((300, 2))
+    x = torch.from_numpy(latent @ rng.standard_normal((2, 10)) + 0.01 * rng.standard_normal((300, 10)))
+    pca = fit_pca(x, 2)
+    assert pca.components.shape == (10, 2)
+    assert pca.explained_variance_ratio > 0.999
+    z = project(pca, x)
+    assert z.shape == (300, 2) and abs(z.mean()) < 1e-9
+
+
+def test_pci_is_seeded_and_zero_noise_gives_no_response():
+    torch.manual_seed(0)
+    model = build_mlp(in_features=6, num_classes=3, depth=4, width=16).eval()
+    inputs = torch.randn(60, 6)
+    pcas = [fit_pca(m, 4) for m in layer_responses(model, torch.randn(200, 6), None)]
+    a = perturbational_complexity(model, inputs, pcas, noise_scale=1.0, components=4, seed=3)
+    b = perturbational_complexity(model, inputs, pcas, noise_scale=1.0, components=4, seed=3)
+    assert a == b
+    assert a["rows"] == 3 * 4 and a["trials"] == 60 and 0 < a["p1"] < 1 and a["pci"] > 0
+    silent = perturbational_complexity(model, inputs, pcas, noise_scale=1e-12, components=4, seed=3)
+    assert silent["p1"] == 0.0 and silent["pci"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("values", "shape"),
+    [
+        ([1, 2, 3, 4, 5], "monotonic"),
+        ([5, 4, 4, 2, 1], "monotonic"),
+        ([1, 3, 5, 3, 1], "peaked"),
+        ([1, 3, 1, 3, 1], "oscillating"),
+        ([2, 2, 2], "flat"),
+        ([1, 2, 2.001, 3, 4], "monotonic"),
+        ([1, 2, 1.999, 3, 4], "monotonic"),  # the dip is under 5% of the range
+    ],
+)
+def test_trajectory_classification_rule(values, shape):
+    assert classify_trajectory(values, 0.05) == shape
+
+
+def _record(arch, phi_values, gap, pci):
+    checkpoints = [
+        {
+            "fraction": f,
+            "gap": gap,
+            "test_accuracy": 0.9,
+            "pci": {"pci": pci},
+            "schemes": {
+                "phi_layer": {
+                    "phi": v,
+                    "ci": [v - 0.1, v + 0.1],
+                    "modules": ["a", "b", "c"],
+                    "phi_gaussian": 2 * v,
+                    "exhaustive_gap": 0.0,
+                }
+            },
+        }
+        for f, v in zip((0.0, 0.5, 1.0), phi_values, strict=True)
+    ]
+    calibration = [{"estimator": "ksg1", "recovered": 0.5}, {"estimator": "gaussian", "recovered": 1.0}]
+    return {
+        "architecture": arch,
+        "dataset": "digits",
+        "family": "mlp",
+        "status": "ok",
+        "n_probe": 100,
+        "checkpoints": checkpoints,
+        "calibration": calibration,
+        "layer_scheme": "phi_layer",
+    }
+
+
+def test_phi_statistics_correlations_and_bonferroni():
+    records = [_record(f"net{i}", [1.0, 1.5 + i, 2.0 + i], gap=0.01 * i, pci=0.1 * i) for i in range(6)]
+    stats = phi_statistics(records, level=0.05, tolerance=0.05)
+    tests = {t["test"] + t["method"]: t for t in stats["tests"]}
+    gap = tests["Φ_pair[phi_layer] vs generalization gapspearman"]
+    assert gap["n"] == 6 and gap["statistic"] == pytest.approx(1.0) and gap["p_method"] == "exact"
+    assert gap["p_bonferroni"] == pytest.approx(min(1.0, gap["p_value"] * len(stats["tests"])))
+    pci = tests["PCI vs Φ_pair[layer]kendall"]
+    assert pci["n"] == 6 and pci["statistic"] == pytest.approx(1.0)
+    assert stats["trajectory_shapes"]["phi_layer"] == {"monotonic": 6}
+    assert stats["calibration_recovered"]["ksg1"]["median"] == 0.5
+
+
+def test_checkpoint_names_sort_by_fraction():
+    names = [checkpoint_name(f) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert names == sorted(names) == ["p000", "p025", "p050", "p075", "p100"]
