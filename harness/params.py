@@ -210,6 +210,9 @@ class ProbeConfig(_Section):
     """d: principal components kept per module (fewer when the module or the fitting split is smaller)."""
     batch_size: int = Field(default=1000, ge=1)
     """Inputs per forward pass while capturing activations."""
+    gaussian_dims: int = Field(default=6, ge=2, le=16)
+    """q: components of the common PCA basis of a positions scheme for the past/present Gaussian measures
+    (their MIPs are searched exhaustively over the 2^(q−1) − 1 bipartitions of the components)."""
 
 
 class MutualInformationConfig(_Section):
@@ -251,9 +254,28 @@ class PciConfig(_Section):
     """Seed of the trials' inputs, the noise and the baseline pairs."""
 
 
+class RobustnessConfig(_Section):
+    """Adversarial robustness of the image networks at the end of training: PGD in an L∞ ball."""
+
+    epsilon: float = Field(default=8 / 255, gt=0)
+    """Radius of the L∞ ball, in input units (pixels scaled to [0, 1]): 8/255."""
+    steps: int = Field(default=10, ge=1)
+    """PGD iterations (after a uniform random start in the ball)."""
+    step_size: float = Field(default=2 / 255, gt=0)
+    """Signed-gradient step per iteration."""
+    samples: int = Field(default=1000, ge=1)
+    """Probe inputs attacked (the first of the seeded probe subset)."""
+    seed: int = 0
+    """Seed of the random start."""
+
+
 class PhiStatisticsConfig(_Section):
     """Experiment 2 statistics across architectures."""
 
+    n_boot: int = Field(default=1000, ge=10)
+    """Bootstrap resamples of the transfer-threshold breakpoint."""
+    seed: int = 0
+    """Seed of that bootstrap."""
     level: float = Field(default=0.05, gt=0, lt=1)
     """Family-wise significance level (Bonferroni over the reported correlations)."""
     trajectory_tolerance: float = Field(default=0.05, ge=0)
@@ -284,6 +306,10 @@ class PhiConfig(_Section):
     probe: ProbeConfig
     mutual_information: MutualInformationConfig
     pci: PciConfig
+    robustness: RobustnessConfig
+    transfer: TrainConfig
+    """Fine-tuning on a dataset's task B, from the task-A network (trained with ``phi.train``) and from
+    scratch, with this same budget: transfer Δ = test accuracy fine-tuned − from scratch."""
     statistics: PhiStatisticsConfig
 
 

@@ -286,6 +286,7 @@ def test_pairwise_phi_cut_arithmetic_and_greedy_gap():
     w[1, 2] = w[2, 1] = 0.25
     result = harness.pairwise_phi(w)
     assert result["phi"] == pytest.approx(0.25) and result["normalized_cut"] == pytest.approx(0.125)
+    assert result["mean_cut_mi"] == pytest.approx(0.25 / 4)
     rng = np.random.default_rng(0)
     for _ in range(20):
         m = rng.exponential(size=(9, 9))
@@ -344,3 +345,52 @@ def test_ksg_ceiling_bounds_identical_variables(algorithm):
     estimate = harness.ksg_mutual_information(x, x, algorithm=algorithm, noise=0.0)  # true MI is infinite
     assert estimate <= ksg_ceiling(400, 5, algorithm) + 1e-9
     assert estimate == pytest.approx(ksg_ceiling(400, 5, algorithm), abs=0.05)
+
+
+def test_discrete_ksg_matches_sklearn_and_the_analytic_mixture():
+    from scipy import integrate, stats
+    from sklearn.feature_selection._mutual_info import _compute_mi_cd
+
+    from harness.measurements.mutual_information import discrete_ksg_mutual_information
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    x = (2 * labels - 1) + rng.standard_normal(2000)  # N(±1, 1), equal priors
+    ours = discrete_ksg_mutual_information(x[:, None], labels, 3, noise=0.0)
+    assert ours == pytest.approx(_compute_mi_cd(x, labels, 3), abs=1e-12)  # sklearn: same 1-D metric
+
+    def conditional_entropy_density(t):
+        p0, p1 = stats.norm.pdf(t, -1), stats.norm.pdf(t, 1)
+        q = p1 / (p0 + p1)
+        return (p0 + p1) / 2 * -(q * np.log(q) + (1 - q) * np.log(1 - q))
+
+    truth = math.log(2) - integrate.quad(conditional_entropy_density, -12, 12)[0]  # 0.3368 nats
+    assert ours == pytest.approx(truth, abs=0.03)
+
+
+def test_gaussian_phi_with_a_given_past_covariance():
+    from harness.measurements.integration import fit_linear_gaussian
+
+    rng = np.random.default_rng(5)
+    a, noise = random_system(rng, 4)
+    labels = [1, 2, 1, 2]
+    stationary = stationary_covariance(a, noise)
+    same = harness.gaussian_phi(a, noise, labels, past_cov=stationary)
+    assert same == pytest.approx(harness.gaussian_phi(a, noise, labels), abs=1e-9)
+    for _ in range(20):  # a transition between two different layers: Σ_t is not stationary
+        a, noise = random_system(rng, 4)
+        a = a * 3.0  # need not be stable when the past covariance is given
+        lower = rng.standard_normal((4, 4))
+        past = lower @ lower.T + 0.1 * np.eye(4)
+        r = harness.gaussian_phi(a, noise, labels, past_cov=past)
+        assert -1e-9 <= r["phi_g"] <= r["mutual_information"] + 1e-9
+        assert r["phi_star"] <= r["mutual_information"] + 1e-9
+    # fitted from samples of a known system, the measures converge to the system's own
+    a, noise = np.array([[0.5, 0.3], [0.0, -0.4]]), np.array([[1.0, 0.2], [0.2, 0.5]])
+    x = rng.multivariate_normal(np.zeros(2), stationary_covariance(a, noise), 200000)
+    y = x @ a.T + rng.multivariate_normal(np.zeros(2), noise, 200000)
+    fit = fit_linear_gaussian(x, y)
+    assert fit["a"] == pytest.approx(a, abs=0.01)
+    fitted = harness.gaussian_phi(fit["a"], fit["noise_cov"], [1, 2], past_cov=fit["past_cov"])
+    exact = harness.gaussian_phi(a, noise, [1, 2])
+    assert fitted == pytest.approx(exact, abs=0.01)

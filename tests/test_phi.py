@@ -178,3 +178,54 @@ def test_phi_statistics_correlations_and_bonferroni():
 def test_checkpoint_names_sort_by_fraction():
     names = [checkpoint_name(f) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
     assert names == sorted(names) == ["p000", "p025", "p050", "p075", "p100"]
+
+
+def test_pgd_flips_exactly_the_points_within_the_linear_margin():
+    """A linear 2-class model: the L∞ attack of radius ε flips x iff |w·x + b| < ε‖w‖₁."""
+    from harness.measurements.robustness import pgd_success_rate
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(5, 2)
+    w, b = torch.randn(5), torch.tensor(0.1)
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.zero_()
+        linear.weight[1], linear.bias[1] = w, b
+    x = torch.randn(2000, 5)
+    score = x @ w + b
+    result = pgd_success_rate(linear, x, (score > 0).long(), epsilon=0.2, steps=20, step_size=0.05, clip=None)
+    assert result["clean_accuracy"] == 1.0
+    assert result["success_rate"] == pytest.approx(float((score.abs() < 0.2 * w.abs().sum()).double().mean()))
+    assert all(p.requires_grad for p in linear.parameters())  # restored
+
+
+def test_threshold_regression_finds_a_planted_breakpoint_and_prefers_a_line_for_a_line():
+    from harness.statistics.threshold import threshold_regression
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 4, 30)
+    hinge = 0.1 + 0.5 * np.maximum(0, x - 2) + 0.05 * rng.standard_normal(30)
+    fit = threshold_regression(x, hinge, n_boot=200)
+    assert fit["verdict"] == "threshold preferred"
+    low, high = fit["threshold"]["breakpoint_interval"]
+    assert low < 2.0 < high + 0.2 and abs(fit["threshold"]["breakpoint"] - 2.0) < 0.3
+    line = threshold_regression(x, 0.3 * x + 0.05 * rng.standard_normal(30), n_boot=50)
+    assert line["verdict"] == "linear preferred" and line["linear"]["slope"] == pytest.approx(0.3, abs=0.02)
+    assert threshold_regression(x[:4], hinge[:4])["verdict"].startswith("too few points")
+
+
+def test_gaussian_dynamics_of_an_rnn_positions_scheme():
+    from harness.measurements.integration import GAUSSIAN_MEASURES
+    from harness.stages.phi.analysis import gaussian_dynamics
+
+    _, model, _ = _tiny("gru_2")
+    data = load_dataset("char_corpus", _REG.datasets["char_corpus"], "data")
+    probe = torch.from_numpy(data.inputs[:300])
+    fit = capture_modules(model, torch.from_numpy(data.inputs[300:500]), "positions")
+    result = gaussian_dynamics(fit, capture_modules(model, probe, "positions"), dims=4, seed=0)
+    assert result["components"] == 4 and result["pairs"] == 7 * 300
+    mip = result["mip"]
+    assert set(mip) == set(GAUSSIAN_MEASURES)
+    assert all(len(v["partition"]) == 4 and set(v["partition"]) == {1, 2} for v in mip.values())
+    assert -1e-9 <= mip["phi_g"]["value"] <= result["mutual_information"] + 1e-9
+    assert mip["phi_star"]["value"] <= result["mutual_information"] + 1e-9

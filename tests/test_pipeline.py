@@ -50,7 +50,8 @@ def _trim_to_mlp_2(repo: Path) -> None:
     path = repo / "registry" / "architectures.yaml"
     path.write_text(re.sub(r"  mlp_[48]:\n(    .*\n)+", "", path.read_text()))
     surveys = repo / "registry" / "surveys.yaml"
-    surveys.write_text(surveys.read_text().replace("[mlp_2, mlp_4, mlp_8, cnn_small]", "[mlp_2, cnn_small]"))
+    text = surveys.read_text().replace("[mlp_2, mlp_4, mlp_8, cnn_small]", "[mlp_2, cnn_small]")
+    surveys.write_text(text.replace("[mlp_2, mlp_4, mlp_8, resnet18,", "[mlp_2, resnet18,"))
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,7 @@ def test_micro_survey_end_to_end(micro_repo: Path):
             "persist_statistics",
             "phi_train@mlp_2-blobs",
             "phi_measure@mlp_2-blobs",
+            "phi_transfer@mlp_2-blobs",
             "phi_statistics",
             "report",
         ]
@@ -105,7 +107,14 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     final = measures["checkpoints"][-1]
     assert final["fraction"] == 1.0 and final["schemes"]["phi_layer"]["phi"] > 0 and final["pci"]["pci"] >= 0
     assert {c["estimator"] for c in measures["calibration"]} == {"ksg1", "ksg2", "gaussian", "mine"}
+    plane = final["information_plane"]
+    assert len(plane) == 2 and all(p["i_xt"] > 0 and p["i_ty"] > 0 for p in plane)  # blobs: vector inputs
+    assert measures["robustness"] is None  # PGD is for image inputs
     assert "Φ_pair" in page and "phi_map_phi_layer.png" in page
+    transfer = json.loads(
+        (repo / "results" / "phi" / "mlp_2-blobs" / "transfer" / "transfer.json").read_text()
+    )
+    assert transfer["status"] == "ok" and -1 <= transfer["delta"] <= 1 and transfer["source_phi_pair"] > 0
     assert all(i["ok"] for i in seen["images"]), seen["images"]
     assert "mlp_2-blobs/metrics.json" in run(["dvc", "metrics", "show"], repo).stdout
     run(["dvc", "plots", "show", "--json"], repo)
@@ -135,6 +144,7 @@ def test_micro_survey_end_to_end(micro_repo: Path):
         "phi_measure@mlp_2-blobs",
         "phi_statistics",
         "phi_train@mlp_2-blobs",
+        "phi_transfer@mlp_2-blobs",
         "report",
         "train@mlp_2-blobs",
         "train@mlp_2_narrow-blobs",
@@ -219,6 +229,7 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
         "persist.statistics": ("persist_statistics", []),
         "phi.train": ("phi_train@mlp_2-blobs", ["mlp_2-blobs"]),
         "phi.measure": ("phi_measure@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
+        "phi.transfer": ("phi_transfer@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
         "phi.statistics": ("phi_statistics", []),
     }
     for kind, (stage, args) in commands.items():

@@ -57,21 +57,22 @@ def stationary_covariance(a: np.ndarray, noise_cov: np.ndarray) -> np.ndarray:
     return solve_discrete_lyapunov(a, noise_cov)
 
 
-def _mismatched_decoding_information(sigma, cross, b, d_cov) -> float:
+def _mismatched_decoding_information(sigma, cross, b, d_cov, sigma_next=None) -> float:
     """I* = max_β Ĩ(β) for the Gaussian decoder q(y|x) = N(y; Bx, D) (Oizumi et al. 2016, eq. 12).
 
-    With x ~ N(0, Σ) and y = x_{t+1} ~ N(0, Σ), Cov(y, x) = C:
-    Ĩ(β) = ½ ln|I + β B Σ Bᵀ D⁻¹| + ½ tr((BΣBᵀ + D/β)⁻¹ Σ) − (β/2) tr(D⁻¹ M), M = Cov(y − Bx).
+    With x = x_t ~ N(0, Σ), y = x_{t+1} ~ N(0, Σ′) (Σ′ = Σ when stationary) and Cov(y, x) = C:
+    Ĩ(β) = ½ ln|I + β B Σ Bᵀ D⁻¹| + ½ tr((BΣBᵀ + D/β)⁻¹ Σ′) − (β/2) tr(D⁻¹ M), M = Cov(y − Bx).
     """
+    sigma_next = sigma if sigma_next is None else sigma_next
     d_inv = np.linalg.inv(d_cov)
     bsb = b @ sigma @ b.T
-    residual = sigma - cross @ b.T - b @ cross.T + bsb
+    residual = sigma_next - cross @ b.T - b @ cross.T + bsb
     n = sigma.shape[0]
 
     def negative(log_beta: float) -> float:
         beta = np.exp(log_beta)
         first = _log_det(np.eye(n) + beta * bsb @ d_inv)
-        second = np.trace(np.linalg.solve(bsb + d_cov / beta, sigma))
+        second = np.trace(np.linalg.solve(bsb + d_cov / beta, sigma_next))
         third = beta * np.trace(d_inv @ residual)
         return -0.5 * (first + second - third)
 
@@ -122,8 +123,14 @@ def _geometric_information(a, sigma, noise_cov, parts, tol=1e-12, max_iterations
     return max(0.0, 0.5 * (_log_det(noise_cov + diff @ sigma @ diff.T) - log_det_noise))
 
 
-def gaussian_phi(a: np.ndarray, noise_cov: np.ndarray, partition: Sequence[int]) -> dict[str, float]:
+def gaussian_phi(
+    a: np.ndarray, noise_cov: np.ndarray, partition: Sequence[int], *, past_cov: np.ndarray | None = None
+) -> dict[str, float]:
     """Past/present integrated-information measures (nats) of x_{t+1} = A·x_t + e, e ~ N(0, noise_cov), lag 1.
+
+    The past X_t has the stationary covariance (Σ = AΣAᵀ + Σ_e; A must be stable) unless ``past_cov`` gives
+    it (a transition fitted between two layers or time steps, Σ_{t+1} = A·past_cov·Aᵀ + Σ_e): every measure
+    below is then computed with Σ_t and Σ_{t+1} in their places.
 
     ``partition`` gives one part label per unit, e.g. ``[1, 2, 1, 2]``. Keys: ``phi_star`` (mismatched
     decoding, Oizumi et al. 2016), ``phi_g`` (geometric, Oizumi, Tsuchiya & Amari 2016),
@@ -131,7 +138,7 @@ def gaussian_phi(a: np.ndarray, noise_cov: np.ndarray, partition: Sequence[int])
     (I − Σ_k I(X^k_t; X^k_{t+1}), Barrett & Seth 2011; can be negative), ``partitioned_mi``
     (I(X¹_t, X¹_{t+1}; X²_t, X²_{t+1}), generalised to the multi-information of the parts' past/present
     pairs), ``mi1`` (static multi-information of the parts, I(X¹_t; X²_t) for two) and
-    ``mutual_information`` (I(X_t; X_{t+1}) = ½ ln(|Σ| / |Σ_e|)).
+    ``mutual_information`` (I(X_t; X_{t+1}) = ½ ln(|Σ_{t+1}| / |Σ_e|)).
     """
     a = np.asarray(a, dtype=np.float64)
     noise_cov = np.asarray(noise_cov, dtype=np.float64)
@@ -139,30 +146,34 @@ def gaussian_phi(a: np.ndarray, noise_cov: np.ndarray, partition: Sequence[int])
     if a.shape != (n, n) or noise_cov.shape != (n, n):
         raise ValueError(f"A and noise_cov must be square of the same size; got {a.shape}, {noise_cov.shape}")
     parts = _parts(partition, n)
-    sigma = stationary_covariance(a, noise_cov)
+    sigma = (
+        stationary_covariance(a, noise_cov) if past_cov is None else np.asarray(past_cov, dtype=np.float64)
+    )
+    sigma_next = sigma if past_cov is None else a @ sigma @ a.T + noise_cov
     cross = a @ sigma  # Cov(X_{t+1}, X_t)
     log_det_sigma, log_det_noise = _log_det(sigma), _log_det(noise_cov)
-    information = 0.5 * (log_det_sigma - log_det_noise)
+    log_det_next = _log_det(sigma_next)
+    information = 0.5 * (log_det_next - log_det_noise)
 
     b = np.zeros((n, n))
     d_cov = np.zeros((n, n))
     part_information, part_conditional, part_static = 0.0, 0.0, 0.0
     partitioned = 0.0
     for p in parts:
-        s_pp, c_pp = sigma[np.ix_(p, p)], cross[np.ix_(p, p)]
+        s_pp, c_pp, next_pp = sigma[np.ix_(p, p)], cross[np.ix_(p, p)], sigma_next[np.ix_(p, p)]
         b_pp = c_pp @ np.linalg.inv(s_pp)
-        conditional = s_pp - b_pp @ c_pp.T
+        conditional = next_pp - b_pp @ c_pp.T  # Cov(X^k_{t+1} | X^k_t)
         b[np.ix_(p, p)], d_cov[np.ix_(p, p)] = b_pp, conditional
         log_det_p, log_det_cond = _log_det(s_pp), _log_det(conditional)
-        part_information += 0.5 * (log_det_p - log_det_cond)
+        part_information += 0.5 * (_log_det(next_pp) - log_det_cond)
         part_conditional += 0.5 * log_det_cond
         part_static += 0.5 * log_det_p
         partitioned += 0.5 * (log_det_p + log_det_cond)  # ½ ln|Cov(X^k_t, X^k_{t+1})|
     mi1 = part_static - 0.5 * log_det_sigma
-    # ½ ln|Cov(X_t, X_{t+1})| = ½ (ln|Σ| + ln|Σ_e|)
+    # ½ ln|Cov(X_t, X_{t+1})| = ½ (ln|Σ_t| + ln|Σ_e|)
     partitioned_mi = partitioned - 0.5 * (log_det_sigma + log_det_noise)
     stochastic_interaction = part_conditional - 0.5 * log_det_noise
-    phi_star = information - _mismatched_decoding_information(sigma, cross, b, d_cov)
+    phi_star = information - _mismatched_decoding_information(sigma, cross, b, d_cov, sigma_next)
     return {
         "phi_star": float(phi_star),
         "phi_g": float(_geometric_information(a, sigma, noise_cov, parts)),
@@ -172,6 +183,23 @@ def gaussian_phi(a: np.ndarray, noise_cov: np.ndarray, partition: Sequence[int])
         "mi1": float(mi1),
         "mutual_information": float(information),
     }
+
+
+def fit_linear_gaussian(past: np.ndarray, present: np.ndarray) -> dict[str, np.ndarray]:
+    """Least-squares x_{t+1} = A·x_t + e from paired samples (N, n) of the past and the present.
+
+    Returns ``a`` (n, n), ``noise_cov`` (the residuals' covariance, Σ_e) and ``past_cov`` (Σ_t), all from
+    the centred samples with (N − 1) normalisation; the inputs for :func:`gaussian_phi` with ``past_cov``.
+    """
+    x = np.asarray(past, dtype=np.float64)
+    y = np.asarray(present, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"past and present must be (N, n) of one shape; got {x.shape} and {y.shape}")
+    x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)  # y ≈ x @ coef, so A = coefᵀ
+    residual = y - x @ coef
+    n = len(x) - 1
+    return {"a": coef.T, "noise_cov": residual.T @ residual / n, "past_cov": x.T @ x / n}
 
 
 # ---------------------------------------------------------------- minimum information partitions
@@ -215,7 +243,12 @@ def queyranne(function: Callable[[frozenset[int]], float], n: int) -> tuple[froz
 
 
 def gaussian_mip(
-    a: np.ndarray, noise_cov: np.ndarray, measure: str, method: str = "exhaustive"
+    a: np.ndarray,
+    noise_cov: np.ndarray,
+    measure: str,
+    method: str = "exhaustive",
+    *,
+    past_cov: np.ndarray | None = None,
 ) -> dict[str, object]:
     """Bipartition minimising a :func:`gaussian_phi` measure: ``partition`` (labels 1/2), ``value``, ``exact``.
 
@@ -233,7 +266,7 @@ def gaussian_mip(
         subset = frozenset(subset)
         if not subset or len(subset) == n:
             return 0.0
-        return gaussian_phi(a, noise_cov, _labels(subset, n))[measure]
+        return gaussian_phi(a, noise_cov, _labels(subset, n), past_cov=past_cov)[measure]
 
     if method == "exhaustive":
         if n > EXHAUSTIVE_LIMIT:
@@ -303,7 +336,8 @@ def pairwise_phi(mi_matrix: np.ndarray, method: str = "greedy") -> dict[str, obj
 
     Returns ``phi`` (the MI across the minimum information partition), ``partition`` (labels 1/2 per module,
     module 0 in part 1), ``normalized_cut`` (cut / smaller side's size, the quantity minimised), plus
-    ``total`` (all pairwise MI) and ``within`` (MI inside the parts; phi = total − within).
+    ``total`` (all pairwise MI), ``within`` (MI inside the parts; phi = total − within) and ``mean_cut_mi``
+    (phi / (|S|·|S̄|), the mean MI of a cut pair: Φ_pair grows with the number of modules, this does not).
     ``greedy`` is O(n²) moves per start; ``exhaustive`` enumerates all bipartitions (n ≤ 16).
     """
     w = _check_mi_matrix(mi_matrix)
@@ -324,12 +358,14 @@ def pairwise_phi(mi_matrix: np.ndarray, method: str = "greedy") -> dict[str, obj
         inside = ~inside
     cut, normalized = _normalized_cuts(w, inside[None, :])
     total = float(np.triu(w, 1).sum())
+    size = int(inside.sum())
     return {
         "phi": float(cut[0]),
         "partition": [1 if member else 2 for member in inside],
         "normalized_cut": float(normalized[0]),
         "total": total,
         "within": total - float(cut[0]),
+        "mean_cut_mi": float(cut[0]) / (size * (n - size)),
     }
 
 
@@ -377,6 +413,7 @@ __all__ = [
     "GAUSSIAN_MEASURES",
     "bipartitions",
     "exhaustive_gap",
+    "fit_linear_gaussian",
     "gaussian_mip",
     "gaussian_phi",
     "leave_one_out_phi",

@@ -181,7 +181,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
                 for part in ("landscape", "topology")
             ),
             *([f"{PERSIST_STATISTICS}/statistics.json"] if persist_keys else []),
-            *(phi_dir(p.key, "measure") for p in phi_keys),
+            *(phi_dir(p.key, part) for p in phi_keys for part in ("measure", "transfer")),
             *([f"{PHI_STATISTICS}/statistics.json"] if phi_keys else []),
             *registry_files,
             *report_code,
@@ -310,9 +310,10 @@ PHI_PAIR_STAGES: dict[str, tuple[list[str], list[str]]] = {
     # stage part -> (params sections it reads, upstream parts whose outputs it reads)
     "train": (["phi.train", "phi.checkpoints"], []),
     "measure": (
-        ["phi.train", "phi.checkpoints", "phi.probe", "phi.mutual_information", "phi.pci"],
+        ["phi.train", "phi.checkpoints", "phi.probe", "phi.mutual_information", "phi.pci", "phi.robustness"],
         ["train"],
     ),
+    "transfer": (["phi.train", "phi.transfer", "phi.probe", "phi.mutual_information"], []),
 }
 """PHI stages of one (architecture, dataset) pair; each writes the folder ``phi_dir(key, part)``."""
 
@@ -330,7 +331,7 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
         items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
         registry_params = [{k: v} for k, v in _entry_params().items()]
         cmd = f"python -m {module} ${{key}}"
-        if part == "measure":
+        if part in ("measure", "transfer"):
             cmd += f" --schemes {','.join(schemes)}"
             registry_params.append({_registry_file("measurements"): [f"measurements.{m}" for m in schemes]})
         out = phi_dir("${key}", part)
@@ -353,7 +354,7 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
     stages["phi_statistics"] = {
         "cmd": f"python -m {module}",
         "deps": [
-            *(phi_dir(p.key, "measure") for p in pairs),
+            *(phi_dir(p.key, part) for p in pairs for part in ("measure", "transfer")),
             *sorted(module_closure([module], repo)),
         ],
         "params": [

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.measurements.integration import GAUSSIAN_MEASURES
 from harness.statistics.correlation import bonferroni, rank_correlation
+from harness.statistics.threshold import threshold_regression
 
 
 def classify_trajectory(values: list[float], tolerance: float = 0.05) -> str:
@@ -45,8 +47,17 @@ def _final(record: dict[str, Any]) -> dict[str, Any] | None:
     return done[-1] if done else None
 
 
-def phi_statistics(records: list[dict[str, Any]], level: float, tolerance: float) -> dict[str, Any]:
-    """Everything the report shows about PHI, from each pair's ``measures.json``."""
+def phi_statistics(
+    records: list[dict[str, Any]],
+    level: float,
+    tolerance: float,
+    transfers: list[dict[str, Any]] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Everything the report shows about PHI, from each pair's ``measures.json`` (and ``transfer.json``,
+    in the same order)."""
+    transfers = transfers or [{} for _ in records]
     schemes = sorted({k for r in records for c in r["checkpoints"] for k in c.get("schemes", {})})
     rows = []
     for r in records:
@@ -61,6 +72,7 @@ def phi_statistics(records: list[dict[str, Any]], level: float, tolerance: float
             "test_accuracy": None if final is None else final.get("test_accuracy"),
             "pci": None if final is None or final.get("pci") is None else final["pci"]["pci"],
             "layer_scheme": r.get("layer_scheme"),
+            "pgd_success_rate": (r.get("robustness") or {}).get("success_rate"),
             "schemes": {},
         }
         for s in schemes:
@@ -71,14 +83,25 @@ def phi_statistics(records: list[dict[str, Any]], level: float, tolerance: float
             row["schemes"][s] = {
                 "phi": m["phi"],
                 "ci": m["ci"],
+                "mean_cut_mi": m.get("mean_cut_mi"),
                 "modules": len(m["modules"]),
                 "phi_gaussian": m["phi_gaussian"],
                 "exhaustive_gap": m["exhaustive_gap"],
                 "saturated_pairs": m.get("saturated_pairs"),
+                "gaussian": (
+                    {k: v["value"] for k, v in m["gaussian"]["mip"].items()}
+                    | {"mutual_information": m["gaussian"]["mutual_information"]}
+                    if "gaussian" in m
+                    else None
+                ),
                 "trajectory": trajectory,
                 "shape": classify_trajectory(trajectory, tolerance),
             }
         rows.append(row)
+    for row, t in zip(rows, transfers, strict=True):
+        row["transfer_status"] = t.get("status")
+        row["source_phi_pair"] = t.get("source_phi_pair")
+        row["transfer_delta"] = t.get("delta")
 
     tests = []
     for s in schemes:
@@ -101,6 +124,25 @@ def phi_statistics(records: list[dict[str, Any]], level: float, tolerance: float
                 method,
             )
         )
+    for s in schemes:  # the past/present Gaussian measures at their MIPs, where a scheme has dynamics
+        have = [r for r in rows if (r["schemes"].get(s) or {}).get("gaussian") and r["gap"] is not None]
+        for measure in GAUSSIAN_MEASURES if have else ():
+            values = [r["schemes"][s]["gaussian"][measure] for r in have]
+            tests.append(
+                _correlation(f"{measure}[{s}] vs generalization gap", values, [r["gap"] for r in have])
+            )
+    robust = [r for r in rows if r["layer_phi"] is not None and r["pgd_success_rate"] is not None]
+    tests.append(
+        _correlation(
+            "Φ_pair[layer] vs PGD success rate",
+            [r["layer_phi"] for r in robust],
+            [r["pgd_success_rate"] for r in robust],
+        )
+    )
+    transfer = [r for r in rows if r["source_phi_pair"] is not None and r["transfer_delta"] is not None]
+    x = [r["source_phi_pair"] for r in transfer]
+    y = [r["transfer_delta"] for r in transfer]
+    tests.append(_correlation("Φ_pair[layer] of the task-A network vs transfer Δ", x, y))
     adjusted = bonferroni([t["p_value"] for t in tests])
     for t, p in zip(tests, adjusted, strict=True):
         t["p_bonferroni"] = p
@@ -134,6 +176,10 @@ def phi_statistics(records: list[dict[str, Any]], level: float, tolerance: float
             calibration.setdefault(c["estimator"], []).append(c["recovered"])
     shapes = {s: [r["schemes"][s]["shape"] for r in rows if s in r["schemes"]] for s in schemes}
     return {
+        "transfer_threshold": {
+            **threshold_regression(np.asarray(x), np.asarray(y), n_boot=n_boot, seed=seed),
+            "architectures": [f"{r['architecture']}-{r['dataset']}" for r in transfer],
+        },
         "n_pairs": len(records),
         "schemes": schemes,
         "rows": rows,

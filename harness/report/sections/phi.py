@@ -22,8 +22,9 @@ def _plt():
     return plt
 
 
-def phi_map_figure(records: list[dict[str, Any]], scheme: str, path: Path) -> None:
-    """Architectures × checkpoints heatmap of Φ_pair (nats), each cell annotated with its 95% interval."""
+def phi_map_figure(records: list[dict[str, Any]], scheme: str, path: Path, value: str = "phi") -> None:
+    """Architectures × checkpoints heatmap of Φ_pair (nats), each cell annotated with its 95% interval; with
+    ``value="mean_cut_mi"`` the mean MI of a cut pair instead (no interval)."""
     plt = _plt()
     rows = [r for r in records if any(scheme in c.get("schemes", {}) for c in r["checkpoints"])]
     fractions = [c["fraction"] for c in rows[0]["checkpoints"]]
@@ -32,9 +33,10 @@ def phi_map_figure(records: list[dict[str, Any]], scheme: str, path: Path) -> No
     for i, r in enumerate(rows):
         for j, c in enumerate(r["checkpoints"]):
             m = c.get("schemes", {}).get(scheme, {})
-            if "phi" in m:
-                values[i, j] = m["phi"]
-                labels[i][j] = f"{m['phi']:.2f}\n[{m['ci'][0]:.2f}, {m['ci'][1]:.2f}]"
+            if value in m:
+                values[i, j] = m[value]
+                interval = f"\n[{m['ci'][0]:.2f}, {m['ci'][1]:.2f}]" if value == "phi" else ""
+                labels[i][j] = f"{m[value]:.2f}{interval}"
     fig, ax = plt.subplots(figsize=(1.6 * len(fractions) + 2.5, 0.55 * len(rows) + 1.5))
     im = ax.imshow(values, cmap="magma", aspect="auto")
     for i in range(len(rows)):
@@ -53,7 +55,8 @@ def phi_map_figure(records: list[dict[str, Any]], scheme: str, path: Path) -> No
     ax.set_xticks(range(len(fractions)), [f"{f:.0%}" for f in fractions])
     ax.set_yticks(range(len(rows)), [f"{r['architecture']} / {r['dataset']}" for r in rows])
     ax.set_xlabel("checkpoint (fraction of training)")
-    ax.set_title(f"Φ_pair (nats, KSG) — {scheme}", fontsize=10)
+    title = "Φ_pair" if value == "phi" else "mean MI of a cut pair"
+    ax.set_title(f"{title} (nats, KSG) — {scheme}", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.03, label="nats")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
@@ -74,6 +77,34 @@ def scatter_figure(
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+def information_plane_figure(records: list[dict[str, Any]], path: Path) -> bool:
+    """One panel per network with continuous inputs: I(X; T) against I(T; Y) for each layer module, a line
+    through the checkpoints (light = initialization, dark = end). False when no network has such inputs."""
+    plt = _plt()
+    panels = [
+        r
+        for r in records
+        if any((c.get("information_plane") or [{}])[0].get("i_xt") is not None for c in r["checkpoints"])
+    ]
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), squeeze=False)
+    for ax, r in zip(axes[0], panels, strict=True):
+        planes = [c["information_plane"] for c in r["checkpoints"] if c.get("information_plane")]
+        for layer in range(len(planes[0])):
+            xs = [p[layer]["i_xt"] for p in planes]
+            ys = [p[layer]["i_ty"] for p in planes]
+            ax.plot(xs, ys, "-", color=plt.cm.viridis(layer / max(1, len(planes[0]) - 1)), lw=1)
+            ax.scatter(xs, ys, c=np.linspace(0.2, 1.0, len(xs)), cmap="Greys", s=12, zorder=3)
+        ax.set_title(f"{r['architecture']} / {r['dataset']}", fontsize=9)
+        ax.set_xlabel("I(X; T) (nats, KSG)")
+        ax.set_ylabel("I(T; Y) (nats)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return True
 
 
 def _records(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -158,6 +189,17 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
         section.figures.append(
             (name, f"The Φ_pair map, scheme {scheme}: architectures × checkpoints, with intervals")
         )
+    layer = next((r["layer_scheme"] for r in records if r.get("layer_scheme")), None)
+    if layer in statistics["schemes"]:
+        name = f"phi_map_{layer}_mean_cut_mi.png"
+        phi_map_figure(records, layer, figures / name, value="mean_cut_mi")
+        section.figures.append(
+            (
+                name,
+                f"The same map for {layer} as the mean MI of a cut pair, Φ_pair / (|S|·|S̄|): Φ_pair itself "
+                "grows with the number of modules (more edges to cut), this does not",
+            )
+        )
     section.tables.append(
         Table(
             "phi_map",
@@ -178,9 +220,12 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
                     "phi_pair": m["phi"],
                     "ci_low": m["ci"][0],
                     "ci_high": m["ci"][1],
+                    "mean_cut_mi": m["mean_cut_mi"],
+                    "saturated_pairs": m["saturated_pairs"],
                     "trajectory": m["shape"],
                     "gap": row["gap"],
                     "pci": row["pci"],
+                    "pgd_success_rate": row["pgd_success_rate"],
                 }
             )
     section.tables.append(
@@ -188,18 +233,26 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
             "phi_final",
             list(final_rows[0]) if final_rows else ["architecture"],
             final_rows,
-            "At the end of training: Φ_pair, trajectory shape over the checkpoints "
+            "At the end of training: Φ_pair, the mean MI of a cut pair (Φ_pair / (|S|·|S̄|), comparable across "
+            "module counts), the share of module pairs whose KSG estimate is within 10% of its ceiling "
+            "ψ(N) − ψ(k) (saturated), trajectory shape over the checkpoints "
             f"(changes under {cfg.statistics.trajectory_tolerance:.0%} of the range are flat), gap and PCI",
         )
     )
     saturated = [r["saturated_pairs"] for r in final_rows if r["saturated_pairs"] is not None]
-    if saturated:
+    reached = sum(v > 0 for v in saturated)
+    if saturated and reached == 0:
         section.paragraphs.append(
-            f"Saturation: in {sum(v > 0 for v in saturated)} of {len(saturated)} (network, scheme) results at the "
-            f"end of training some pairwise KSG estimates reach 90% of the estimator's ceiling ψ(N) − ψ(k) "
-            f"(median share of pairs {np.median(saturated):.2f}); those modules are nearly deterministic functions "
-            "of each other at this N and d, and Φ_pair there measures how many such pairs the partition cuts "
-            "rather than how strongly they are coupled."
+            f"Saturation: none of the {len(saturated)} (network, scheme) results at the end of training has a "
+            "pairwise KSG estimate within 10% of the estimator's ceiling ψ(N) − ψ(k)."
+        )
+    elif saturated:
+        section.paragraphs.append(
+            f"Saturation: in {reached} of {len(saturated)} (network, scheme) results at the end of training some "
+            "pairwise KSG estimates reach 90% of the estimator's ceiling ψ(N) − ψ(k) (median share of pairs "
+            f"{np.median(saturated):.2f}); those modules are nearly deterministic functions of each other at "
+            "this N and d, and Φ_pair there counts how many such pairs the partition cuts rather than how "
+            "strongly they are coupled."
         )
     tests = statistics["tests"]
     section.tables.append(
@@ -234,29 +287,148 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
             "Partition sensitivity: rank agreement of architectures' final Φ_pair between schemes (Spearman)",
         )
     )
-    layer = [r for r in statistics["rows"] if "layer" in r["schemes"]]
-    pci_points = [
-        (r["architecture"], r["schemes"]["layer"]["phi"], r["pci"]) for r in layer if r["pci"] is not None
+    plane_rows = [
+        {
+            "architecture": r["architecture"],
+            "dataset": r["dataset"],
+            "checkpoint": c["fraction"],
+            "layer": i,
+            "i_xt": p["i_xt"],
+            "i_ty": p["i_ty"],
+            "phi_pair_layer": c["schemes"].get(r.get("layer_scheme"), {}).get("phi"),
+        }
+        for r in records
+        for c in r["checkpoints"]
+        for i, p in enumerate(c.get("information_plane") or [])
     ]
-    if pci_points:
-        scatter_figure(
-            pci_points,
-            "Φ_pair, layer scheme (nats)",
-            "PCI",
-            "PCI vs Φ_pair (end of training)",
-            figures / "phi_pci.png",
+    section.tables.append(
+        Table(
+            "phi_information_plane",
+            ["architecture", "dataset", "checkpoint", "layer", "i_xt", "i_ty", "phi_pair_layer"],
+            plane_rows,
+            "Information plane per layer module and checkpoint (nats): I(X; T) by KSG on the inputs' and the "
+            "module's components (continuous inputs only), I(T; Y) by the discrete-label kNN estimator "
+            "(Ross 2014), beside the layer scheme's Φ_pair",
         )
-        section.figures.append(("phi_pci.png", "PCI vs Φ_pair (layer scheme), one point per architecture"))
-    gap_points = [
-        (r["architecture"], r["schemes"]["layer"]["phi"], r["gap"]) for r in layer if r["gap"] is not None
+    )
+    if information_plane_figure(records, figures / "phi_information_plane.png"):
+        section.figures.append(
+            (
+                "phi_information_plane.png",
+                "Information plane (Shwartz-Ziv & Tishby 2017): each layer's path through the checkpoints. "
+                "For a deterministic network I(X; T) is infinite in principle; the KSG value reflects the "
+                "map's geometry at this N and d (Saxe et al. 2018), and is biased low like every KSG value here",
+            )
+        )
+    gaussian_rows = [
+        {
+            "architecture": r["architecture"],
+            "dataset": r["dataset"],
+            "scheme": scheme,
+            "checkpoint": c["fraction"],
+            "components": m["gaussian"]["components"],
+            "spectral_radius": m["gaussian"]["spectral_radius"],
+            "mutual_information": m["gaussian"]["mutual_information"],
+            **{k: v["value"] for k, v in m["gaussian"]["mip"].items()},
+        }
+        for r in records
+        for c in r["checkpoints"]
+        for scheme, m in c.get("schemes", {}).items()
+        if "gaussian" in m
     ]
-    if gap_points:
-        scatter_figure(
-            gap_points,
-            "Φ_pair, layer scheme (nats)",
-            "generalization gap (train − test accuracy)",
-            "Φ_pair vs generalization gap",
-            figures / "phi_gap.png",
+    if gaussian_rows:
+        section.tables.append(
+            Table(
+                "phi_gaussian",
+                list(gaussian_rows[0]),
+                gaussian_rows,
+                "Past/present Gaussian measures (nats) of the position-to-position map, each at its own MIP "
+                f"(exhaustive over the bipartitions of {cfg.probe.gaussian_dims} PCA components): Φ* "
+                "(mismatched decoding), Φ_G (geometric), stochastic interaction, whole-minus-sum (may be "
+                "negative), partitioned MI, MI1; I = I(X_t; X_t+1)",
+            )
         )
-        section.figures.append(("phi_gap.png", "Generalization gap vs Φ_pair (layer scheme)"))
+        section.paragraphs.append(
+            "The Gaussian family is a different quantity from Φ_pair: it treats the step from one token "
+            "position (or time step) to the next as a fitted linear-Gaussian system x_t+1 = A·x_t + e in a "
+            "common PCA basis, pooled over positions and probe inputs, and partitions the components, not "
+            "the modules. It applies where a scheme has such steps (the positions scheme of recurrent and "
+            "transformer networks)."
+        )
+    transfer_rows = [
+        {
+            "architecture": r["architecture"],
+            "dataset": r["dataset"],
+            "status": r["transfer_status"],
+            "source_phi_pair": r["source_phi_pair"],
+            "transfer_delta": r["transfer_delta"],
+        }
+        for r in statistics["rows"]
+    ]
+    section.tables.append(
+        Table(
+            "phi_transfer",
+            ["architecture", "dataset", "status", "source_phi_pair", "transfer_delta"],
+            transfer_rows,
+            "Transfer from task A to task B: Φ_pair (layer scheme) of the task-A network and Δ = task-B test "
+            "accuracy fine-tuned − from scratch, same budget",
+        )
+    )
+    section.paragraphs.append(_threshold_text(statistics["transfer_threshold"]))
+    plots = [
+        ("phi_pci.png", "pci", "PCI", "PCI vs Φ_pair (end of training)"),
+        ("phi_gap.png", "gap", "generalization gap (train − test accuracy)", "Φ_pair vs generalization gap"),
+        (
+            "phi_pgd.png",
+            "pgd_success_rate",
+            "PGD success rate (L∞, ε = 8/255)",
+            "Φ_pair vs adversarial success",
+        ),
+    ]
+    for name, key, label, title in plots:
+        points = [
+            (r["architecture"], r["layer_phi"], r[key])
+            for r in statistics["rows"]
+            if r["layer_phi"] is not None and r[key] is not None
+        ]
+        if points:
+            scatter_figure(points, "Φ_pair, layer scheme (nats)", label, title, figures / name)
+            section.figures.append((name, f"{title}, one point per architecture"))
+    points = [
+        (r["architecture"], r["source_phi_pair"], r["transfer_delta"])
+        for r in statistics["rows"]
+        if r["transfer_delta"] is not None
+    ]
+    if points:
+        name = "phi_transfer.png"
+        scatter_figure(
+            points,
+            "Φ_pair of the task-A network (nats)",
+            "transfer Δ",
+            "Transfer Δ vs Φ_pair",
+            figures / name,
+        )
+        section.figures.append(
+            (name, "Transfer Δ vs Φ_pair of the task-A network, one point per architecture")
+        )
     return section
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+ 0.120`` or ``− 0.120``: a coefficient written after another term."""
+    return f"{'−' if value < 0 else '+'} {abs(value):.{digits}f}"
+
+
+def _threshold_text(threshold: dict[str, Any]) -> str:
+    text = f"Transfer threshold (n = {threshold['n']}): {html.escape(threshold['verdict'])}."
+    if "threshold" not in threshold:
+        return text
+    t, line = threshold["threshold"], threshold["linear"]
+    interval = t["breakpoint_interval"]
+    return text + (
+        f" Threshold model Δ = {t['level_below']:.3f} {_signed(t['slope_above'], 3)}·max(0, Φ_pair − c) with "
+        f"c = {t['breakpoint']:.3f} nats"
+        + (f" (95% bootstrap interval {interval[0]:.3f}–{interval[1]:.3f})" if interval else "")
+        + f", BIC {t['bic']:.1f}; line Δ = {line['intercept']:.3f} {_signed(line['slope'], 4)}·Φ_pair, "
+        f"BIC {line['bic']:.1f} (lower is better; a difference under 2 cannot tell them apart)."
+    )

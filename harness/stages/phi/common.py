@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.adapt import adapt_inputs
-from harness.data.arrays import split_dataset
+from harness.data.arrays import class_subset, split_dataset
 from harness.data.load import load_dataset
 from harness.params import read_section
 from harness.pipeline.paths import data_manifest, phi_dir
@@ -52,6 +52,15 @@ class PhiPair:
         payload = {"entries": self.entries, "params": self.params, "code": code_version(modules)}
         return stable_hash({**payload, "upstream": upstream or {}})
 
+    def task_splits(self, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{train, val, test} → (model inputs, labels 0..n−1) of the dataset entry's ``task`` classes."""
+        data = load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
+        data = class_subset(data, getattr(self.dataset.tasks, task))
+        split = self.dataset.split
+        idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=read_section("runtime").seed)
+        inputs = adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch))
+        return {name: (inputs[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+
     def splits(self) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """(the network built for this data, {train, val, test} → (model inputs, labels))."""
         from harness.models.build import bind_to_data, build_architecture
@@ -64,6 +73,13 @@ class PhiPair:
             model, data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch))
         )
         return model, {name: (samples[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+
+
+def schemes_arg(parser) -> None:
+    """``--schemes k1,k2``: the partition-scheme registry keys a stage measures."""
+    parser.add_argument(
+        "--schemes", type=lambda s: [k for k in s.split(",") if k], default=[], help="partition-scheme keys"
+    )
 
 
 def start_phi_stage(

@@ -20,120 +20,31 @@ import numpy as np
 from harness.pipeline.paths import phi_dir
 from harness.pipeline.provenance import device_description
 from harness.stages.common import stage_main, write_json
-from harness.stages.phi.common import checkpoint_name, start_phi_stage
+from harness.stages.phi.analysis import (
+    batched_capture,
+    calibration_rows,
+    information_plane,
+    measure_scheme,
+    seeded_rows,
+)
+from harness.stages.phi.common import checkpoint_name, schemes_arg, start_phi_stage
 
 STAGE_MODULE = "harness.stages.phi.measure"
-SATURATION = 0.9
-"""A pairwise KSG estimate at or above this fraction of its ceiling ψ(N) − ψ(k) counts as saturated."""
 SECTIONS = [
     "phi.train",
     "phi.checkpoints",
     "phi.probe",
     "phi.mutual_information",
     "phi.pci",
+    "phi.robustness",
     "runtime",
     "data",
 ]
 
 
-def _schemes_arg(parser) -> None:
-    parser.add_argument(
-        "--schemes", type=lambda s: [k for k in s.split(",") if k], default=[], help="partition-scheme keys"
-    )
-
-
-def seeded_rows(n: int, size: int, seed: int) -> np.ndarray:
-    """``size`` row indices of n (all when fewer), drawn with ``seed``, in index order."""
-    if size >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
-def measure_scheme(model, pca_inputs, probe_inputs, capture, probe_cfg, mi_cfg) -> dict:
-    """Φ_pair of one scheme at one checkpoint (pure: model and inputs in, numbers out)."""
-    from harness.measurements.integration import (
-        EXHAUSTIVE_LIMIT,
-        leave_one_out_phi,
-        pairwise_phi,
-        pairwise_phi_interval,
-    )
-    from harness.measurements.modules import fit_pca, project
-    from harness.measurements.mutual_information import gaussian_mutual_information, ksg_ceiling, pairwise_ksg
-
-    fit, probe = capture(pca_inputs), capture(probe_inputs)
-    names = list(fit)
-    pcas = [fit_pca(fit[n], probe_cfg.pca_dims, seed=mi_cfg.seed) for n in names]
-    reduced = [project(p, probe[n]) for p, n in zip(pcas, names, strict=True)]
-    mi, local = pairwise_ksg(
-        reduced,
-        k=mi_cfg.k,
-        algorithm=mi_cfg.algorithm,
-        standardize=mi_cfg.standardize,
-        noise=mi_cfg.noise,
-        seed=mi_cfg.seed,
-    )
-    gaussian = np.zeros_like(mi)
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            gaussian[i, j] = gaussian[j, i] = gaussian_mutual_information(reduced[i], reduced[j])
-    greedy = pairwise_phi(mi, "greedy")
-    n_probe = local.shape[-1]
-    ceiling = ksg_ceiling(n_probe, mi_cfg.k, mi_cfg.algorithm)
-    upper = mi[np.triu_indices(len(names), 1)]
-    result = {
-        "ksg_ceiling": ceiling,
-        "saturated_pairs": float(np.mean(upper >= SATURATION * ceiling)),
-        "n": n_probe,
-        "modules": names,
-        "dims": [int(r.shape[1]) for r in reduced],
-        "explained_variance": [p.explained_variance_ratio for p in pcas],
-        "mi_ksg": mi.tolist(),
-        "mi_gaussian": gaussian.tolist(),
-        "phi": greedy["phi"],
-        "partition": greedy["partition"],
-        "normalized_cut": greedy["normalized_cut"],
-        "total_mi": greedy["total"],
-        "ci": list(
-            pairwise_phi_interval(local, n_boot=mi_cfg.bootstrap, level=mi_cfg.level, seed=mi_cfg.seed)
-        ),
-        "phi_gaussian": pairwise_phi(gaussian, "greedy")["phi"],
-        "leave_one_out": leave_one_out_phi(mi),
-        "exhaustive_gap": None,
-    }
-    if len(names) <= EXHAUSTIVE_LIMIT:
-        exhaustive = pairwise_phi(mi, "exhaustive")
-        result["exhaustive_gap"] = greedy["normalized_cut"] - exhaustive["normalized_cut"]
-        result["phi_exhaustive"] = exhaustive["phi"]
-    return result, pcas
-
-
-def calibration_rows(n: int, d: int, mi_cfg) -> list[dict]:
-    """Every estimator on correlated Gaussians at this stage's N and d (the fraction of the truth recovered)."""
-    from harness.measurements.mutual_information import (
-        calibration,
-        gaussian_mutual_information,
-        ksg_mutual_information,
-        mine_mutual_information,
-    )
-
-    def ksg(algorithm):
-        return lambda x, y: ksg_mutual_information(
-            x, y, k=mi_cfg.k, algorithm=algorithm, standardize=mi_cfg.standardize, noise=mi_cfg.noise
-        )
-
-    estimators = {
-        "ksg1": ksg(1),
-        "ksg2": ksg(2),
-        "gaussian": gaussian_mutual_information,
-        "mine": lambda x, y: mine_mutual_information(x, y, steps=mi_cfg.mine_steps, seed=mi_cfg.seed),
-    }
-    rows = calibration(estimators, n, d, mi_cfg.calibration_rho, mi_cfg.seed)
-    return [{**row.__dict__, "recovered": row.recovered} for row in rows]
-
-
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    ctx = start_phi_stage(argv, __doc__, "measure", SECTIONS, _schemes_arg)
+    ctx = start_phi_stage(argv, __doc__, "measure", SECTIONS, schemes_arg)
     probe_cfg, mi_cfg, pci_cfg = (ctx.config[k] for k in ("phi.probe", "phi.mutual_information", "phi.pci"))
     runtime = ctx.config["runtime"]
     trained = json.loads(Path(phi_dir(ctx.pair.key, "train"), "metrics.json").read_text())
@@ -141,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from harness.measurements.modules import SchemeNotApplicable, capture_modules
+    from harness.measurements.modules import SchemeNotApplicable
     from harness.measurements.perturbation import perturbational_complexity
+    from harness.measurements.robustness import pgd_success_rate
     from harness.training.device import make_deterministic, resolve_device
 
     device = resolve_device(runtime.device)
@@ -156,26 +68,19 @@ def main(argv: list[str] | None = None) -> None:
     probe_rows = seeded_rows(len(arrays["test"][1]), probe_cfg.probe_samples, seed + 1)
     probe_inputs = torch.from_numpy(arrays["test"][0][probe_rows])
     schemes = {k: ctx.reg.measurements[k].kwargs for k in ctx.args.schemes}
+    probe_labels = arrays["test"][1][probe_rows]
+    input_components = None  # X for I(X; T): the inputs' PCA (continuous inputs only)
+    if ctx.dataset.modality in ("image", "vector"):
+        from harness.measurements.modules import fit_pca, project
 
-    def capturer(kwargs):
-        options = {k: v for k, v in kwargs.items() if k != "scheme"}
-
-        def capture(inputs):
-            batches = [
-                capture_modules(
-                    model, inputs[i : i + probe_cfg.batch_size].to(device), kwargs["scheme"], **options
-                )
-                for i in range(0, len(inputs), probe_cfg.batch_size)
-            ]
-            return {name: torch.cat([b[name] for b in batches]).cpu() for name in batches[0]}
-
-        return capture
+        x_pca = fit_pca(pca_inputs.flatten(1).double(), probe_cfg.pca_dims, seed=mi_cfg.seed)
+        input_components = project(x_pca, probe_inputs.flatten(1))
 
     not_applicable: dict[str, str] = {}
     checkpoints = []
     ckpt_dir = phi_dir(ctx.pair.key, "train") + "/checkpoints"
     for record in trained["checkpoints"]:
-        entry = {**record, "schemes": {}, "pci": None}
+        entry = {**record, "schemes": {}, "pci": None, "information_plane": None}
         path = f"{ckpt_dir}/{checkpoint_name(record['fraction'])}.safetensors"
         if record.get("status") == "not reached":
             checkpoints.append(entry)
@@ -185,8 +90,14 @@ def main(argv: list[str] | None = None) -> None:
             if key in not_applicable:
                 continue
             try:
-                result, pcas = measure_scheme(
-                    model, pca_inputs, probe_inputs, capturer(kwargs), probe_cfg, mi_cfg
+                result, pcas, reduced = measure_scheme(
+                    model,
+                    pca_inputs,
+                    probe_inputs,
+                    batched_capture(model, kwargs, probe_cfg.batch_size, device),
+                    probe_cfg,
+                    mi_cfg,
+                    dynamics=kwargs["scheme"] == "positions",
                 )
             except SchemeNotApplicable as err:
                 not_applicable[key] = str(err)
@@ -195,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
                 entry["schemes"][key] = {"status": "failed", "error": str(err)}
                 continue
             entry["schemes"][key] = result
+            if kwargs["scheme"] == "layer":
+                entry["information_plane"] = information_plane(
+                    input_components, reduced, probe_labels, mi_cfg
+                )
             if kwargs["scheme"] == "layer" and len(pcas) >= 2:
                 trials = probe_inputs[seeded_rows(len(probe_inputs), pci_cfg.trials, pci_cfg.seed)].to(device)
                 entry["pci"] = perturbational_complexity(
@@ -211,6 +126,22 @@ def main(argv: list[str] | None = None) -> None:
             f"phi_measure@{ctx.pair.key}: checkpoint {record['fraction']:g}: "
             + ", ".join(f"{k} Φ_pair {v['phi']:.3f}" for k, v in entry["schemes"].items() if "phi" in v)
         )
+    robustness = None
+    reached = [c for c in checkpoints if c.get("status") != "not reached"]
+    if ctx.dataset.modality == "image" and reached and trained["status"] == "ok":
+        rob = ctx.config["phi.robustness"]
+        rows = np.arange(min(rob.samples, len(probe_rows)))
+        targets = torch.from_numpy(arrays["test"][1][probe_rows][rows]).to(device)
+        robustness = pgd_success_rate(
+            model,
+            probe_inputs[rows].to(device),
+            targets,
+            epsilon=rob.epsilon,
+            steps=rob.steps,
+            step_size=rob.step_size,
+            seed=rob.seed,
+        )  # the model holds the last checkpoint's weights
+        print(f"phi_measure@{ctx.pair.key}: PGD success rate {robustness['success_rate']:.3f}")
     dims = [d for c in checkpoints for s in c["schemes"].values() for d in s.get("dims", [])]
     d = int(np.median(dims)) if dims else probe_cfg.pca_dims
     write_json(
@@ -225,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             "n_pca": len(pca_inputs),
             "checkpoints": checkpoints,
             "not_applicable": not_applicable,
+            "robustness": robustness,
             "layer_scheme": next((k for k, v in schemes.items() if v["scheme"] == "layer"), None),
             "calibration": calibration_rows(len(probe_inputs), d, mi_cfg),
         },

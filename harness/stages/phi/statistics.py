@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     prov = Provenance("phi_statistics", {}, {"phi.statistics": cfg.model_dump()})
     pairs = phi_pairs(reg, survey.profile)
     records = [json.loads((Path(phi_dir(p.key, "measure")) / "measures.json").read_text()) for p in pairs]
-    stats = phi_statistics(records, cfg.level, cfg.trajectory_tolerance)
+    transfers = [json.loads((Path(phi_dir(p.key, "transfer")) / "transfer.json").read_text()) for p in pairs]
+    stats = phi_statistics(records, cfg.level, cfg.trajectory_tolerance, transfers, cfg.n_boot, cfg.seed)
     out = Path(PHI_STATISTICS)
     write_json(out / "statistics.json", stats)
     summary = {
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             for t in stats["tests"]
         },
+        "transfer_threshold": stats["transfer_threshold"]["verdict"],
         "calibration_recovered_median": {k: v["median"] for k, v in stats["calibration_recovered"].items()},
     }
     write_json(out / "summary.json", summary)
