@@ -136,7 +136,7 @@ def _record(arch, phi_values, gap, pci):
             "fraction": f,
             "gap": gap,
             "test_accuracy": 0.9,
-            "pci": {"pci": pci},
+            "pci": {"pci": pci, "p1": 0.3, "lz_normalized": 0.8 * pci},
             "schemes": {
                 "phi_layer": {
                     "phi": v,
@@ -164,11 +164,18 @@ def _record(arch, phi_values, gap, pci):
 
 def test_phi_statistics_correlations_and_bonferroni():
     records = [_record(f"net{i}", [1.0, 1.5 + i, 2.0 + i], gap=0.01 * i, pci=0.1 * i) for i in range(6)]
-    stats = phi_statistics(records, level=0.05, tolerance=0.05)
+    transfers = [{"status": "ok", "source_phi_pair": float(i), "delta": 0.1 * i} for i in range(6)]
+    stats = phi_statistics(records, level=0.05, tolerance=0.05, transfers=transfers, n_boot=20)
     tests = {t["test"] + t["method"]: t for t in stats["tests"]}
     gap = tests["Φ_pair[phi_layer] vs generalization gapspearman"]
     assert gap["n"] == 6 and gap["statistic"] == pytest.approx(1.0) and gap["p_method"] == "exact"
-    assert gap["p_bonferroni"] == pytest.approx(min(1.0, gap["p_value"] * len(stats["tests"])))
+    primary = [t for t in stats["tests"] if t["family"] == "primary" and t["statistic"] is not None]
+    assert (
+        gap["family"] == "primary" and gap["family_size"] == len(primary) == 3
+    )  # gap, PCI, transfer (no PGD)
+    assert gap["p_bonferroni"] == pytest.approx(min(1.0, gap["p_value"] * 3))
+    undefined = tests["Φ_pair[layer] vs PGD success ratespearman"]
+    assert undefined["n"] == 0 and undefined["p_bonferroni"] is None and not undefined["significant"]
     pci = tests["PCI vs Φ_pair[layer]kendall"]
     assert pci["n"] == 6 and pci["statistic"] == pytest.approx(1.0)
     assert stats["trajectory_shapes"]["phi_layer"] == {"monotonic": 6}

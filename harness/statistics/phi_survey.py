@@ -29,10 +29,13 @@ def classify_trajectory(values: list[float], tolerance: float = 0.05) -> str:
     return "monotonic" if changes == 0 else "peaked" if changes == 1 else "oscillating"
 
 
-def _correlation(name: str, x: list[float], y: list[float], method: str = "spearman") -> dict[str, Any]:
+def _correlation(
+    name: str, x: list[float], y: list[float], method: str = "spearman", family: str = "secondary"
+) -> dict[str, Any]:
     r = rank_correlation(np.asarray(x), np.asarray(y), method)  # type: ignore[arg-type]
     return {
         "test": name,
+        "family": family,
         "method": method,
         "n": r.n,
         "statistic": None if np.isnan(r.statistic) else r.statistic,
@@ -71,6 +74,10 @@ def phi_statistics(
             "gap": None if final is None else final.get("gap"),
             "test_accuracy": None if final is None else final.get("test_accuracy"),
             "pci": None if final is None or final.get("pci") is None else final["pci"]["pci"],
+            "pci_p1": None if final is None or final.get("pci") is None else final["pci"]["p1"],
+            "lz_normalized": None
+            if final is None or final.get("pci") is None
+            else final["pci"]["lz_normalized"],
             "layer_scheme": r.get("layer_scheme"),
             "pgd_success_rate": (r.get("robustness") or {}).get("success_rate"),
             "schemes": {},
@@ -107,7 +114,10 @@ def phi_statistics(
     for s in schemes:
         have = [r for r in rows if s in r["schemes"] and r["gap"] is not None]
         phi = [r["schemes"][s]["phi"] for r in have]
-        tests.append(_correlation(f"Φ_pair[{s}] vs generalization gap", phi, [r["gap"] for r in have]))
+        family = "primary" if any(r["layer_scheme"] == s for r in have) else "secondary"
+        tests.append(
+            _correlation(f"Φ_pair[{s}] vs generalization gap", phi, [r["gap"] for r in have], family=family)
+        )
         gphi = [r["schemes"][s]["phi_gaussian"] for r in have]
         tests.append(
             _correlation(f"Φ_pair (Gaussian MI)[{s}] vs generalization gap", gphi, [r["gap"] for r in have])
@@ -122,6 +132,7 @@ def phi_statistics(
                 [r["pci"] for r in with_pci],
                 [r["layer_phi"] for r in with_pci],
                 method,
+                "primary" if method == "spearman" else "secondary",
             )
         )
     for s in schemes:  # the past/present Gaussian measures at their MIPs, where a scheme has dynamics
@@ -137,16 +148,22 @@ def phi_statistics(
             "Φ_pair[layer] vs PGD success rate",
             [r["layer_phi"] for r in robust],
             [r["pgd_success_rate"] for r in robust],
+            family="primary",
         )
     )
     transfer = [r for r in rows if r["source_phi_pair"] is not None and r["transfer_delta"] is not None]
     x = [r["source_phi_pair"] for r in transfer]
     y = [r["transfer_delta"] for r in transfer]
-    tests.append(_correlation("Φ_pair[layer] of the task-A network vs transfer Δ", x, y))
-    adjusted = bonferroni([t["p_value"] for t in tests])
-    for t, p in zip(tests, adjusted, strict=True):
-        t["p_bonferroni"] = p
-        t["significant"] = bool(p < level)
+    tests.append(_correlation("Φ_pair[layer] of the task-A network vs transfer Δ", x, y, family="primary"))
+    # Bonferroni within each family, over the tests that could be computed (n ≥ 3, neither side constant):
+    # primary = the layer scheme's Φ_pair against gap, transfer Δ, PGD, and PCI (Spearman); the rest secondary
+    for family in ("primary", "secondary"):
+        members = [t for t in tests if t["family"] == family and t["statistic"] is not None]
+        for t, p in zip(members, bonferroni([t["p_value"] for t in members]), strict=True):
+            t["p_bonferroni"], t["family_size"], t["significant"] = p, len(members), bool(p < level)
+    for t in tests:
+        if t["statistic"] is None:
+            t["p_bonferroni"], t["family_size"], t["significant"] = None, None, False
 
     agreement = []
     for a, b in itertools.combinations(schemes, 2):

@@ -225,6 +225,8 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
                     "trajectory": m["shape"],
                     "gap": row["gap"],
                     "pci": row["pci"],
+                    "pci_p1": row["pci_p1"],
+                    "lz_normalized": row["lz_normalized"],
                     "pgd_success_rate": row["pgd_success_rate"],
                 }
             )
@@ -260,19 +262,36 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
             "phi_tests",
             [
                 "test",
+                "family",
                 "method",
                 "n",
                 "statistic",
                 "p_value",
                 "p_method",
                 "p_floor",
+                "family_size",
                 "p_bonferroni",
                 "significant",
             ],
             tests,
-            f"Rank correlations across architectures (Bonferroni over {len(tests)} tests, α = {statistics['level']})",
+            "Rank correlations across architectures. Bonferroni within each family over its computable tests "
+            "(primary: the layer scheme's Φ_pair against the gap, transfer Δ, PGD success and PCI; secondary: "
+            f"every other scheme, estimator and measure); α = {statistics['level']}; a test with n < 3 or a "
+            "constant side is listed but not computed",
         )
     )
+    extreme = [
+        r["architecture"]
+        for r in statistics["rows"]
+        if r["pci_p1"] is not None and (r["pci_p1"] < 0.02 or r["pci_p1"] > 0.98)
+    ]
+    if extreme:
+        section.paragraphs.append(
+            "PCI divides by the binary entropy H(p1) of the response matrix: where almost no entry (or almost "
+            "every entry) responds, H(p1) is near 0 and PCI is unstable (0 by convention when p1 is 0 or 1). "
+            f"Here p1 is below 2% or above 98% for {html.escape(', '.join(extreme))}; c·log2(L)/L "
+            "(lz_normalized) is reported beside it."
+        )
     n_max = max((t["n"] for t in tests), default=0)
     section.paragraphs.append(
         f"With n ≤ {n_max} architectures these correlations are underpowered: at n = 10 only |ρ| ≳ 0.65 reaches "
