@@ -111,6 +111,7 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert len(plane) == 2 and all(p["i_xt"] > 0 and p["i_ty"] > 0 for p in plane)  # blobs: vector inputs
     assert measures["robustness"] is None  # PGD is for image inputs
     assert "Φ_pair" in page and "phi_map_phi_layer.png" in page
+    assert "p &lt; 0.05 before correction" in page  # paragraphs are HTML: a bare '<' would open a tag
     transfer = json.loads(
         (repo / "results" / "phi" / "mlp_2-blobs" / "transfer" / "transfer.json").read_text()
     )

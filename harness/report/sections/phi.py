@@ -128,8 +128,8 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
         "minimising cut / min(|S|, |S̄|) (greedy search; exhaustive for ≤ 16 modules, with the gap reported); "
         f"intervals are {mi.level:.0%} bootstrap percentiles over {mi.bootstrap} resamples of the per-sample "
         "KSG terms (conditional on the neighbour counts, so somewhat narrow). Φ_pair is not the "
-        "past/present Φ* of Oizumi et al. (the Gaussian family, implemented and validated as "
-        "<code>harness.gaussian_phi</code>, is not yet applied to the networks in this version)."
+        "past/present Φ* of Oizumi et al.: that family (<code>harness.gaussian_phi</code>) is reported "
+        "separately below, for the position-to-position map of recurrent and transformer networks."
     )
     cal_rows = [
         {
@@ -295,7 +295,7 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
     n_max = max((t["n"] for t in tests), default=0)
     section.paragraphs.append(
         f"With n ≤ {n_max} architectures these correlations are underpowered: at n = 10 only |ρ| ≳ 0.65 reaches "
-        "p < 0.05 before correction; pairs also mix datasets (vision, language, graph), so a correlation can "
+        "p &lt; 0.05 before correction; pairs also mix datasets (vision, language, graph), so a correlation can "
         "reflect the dataset rather than the architecture. Read them as effect sizes with their n."
     )
     section.tables.append(
