@@ -45,7 +45,8 @@ def _correlation(
     }
 
 
-def _final(record: dict[str, Any]) -> dict[str, Any] | None:
+def final_checkpoint(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The last checkpoint of a ``measures.json`` record that has measurements (None when none has)."""
     done = [c for c in record["checkpoints"] if c.get("schemes")]
     return done[-1] if done else None
 
@@ -64,7 +65,7 @@ def phi_statistics(
     schemes = sorted({k for r in records for c in r["checkpoints"] for k in c.get("schemes", {})})
     rows = []
     for r in records:
-        final = _final(r)
+        final = final_checkpoint(r)
         row = {
             "architecture": r["architecture"],
             "dataset": r["dataset"],

@@ -11,6 +11,7 @@ import numpy as np
 
 from harness.pipeline.paths import phi_dir
 from harness.report.page import Section, Table
+from harness.statistics.phi_survey import final_checkpoint
 
 
 def _plt():
@@ -304,6 +305,41 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
             ["test", "n", "statistic", "p_value", "p_method"],
             statistics["scheme_agreement"],
             "Partition sensitivity: rank agreement of architectures' final Φ_pair between schemes (Spearman)",
+        )
+    )
+    sensitivity = [
+        {"pair": key, "schemes": v["schemes"], "phi_pair_range": v["range"]}
+        for key, v in statistics["partition_sensitivity"].items()
+    ]
+    section.tables.append(
+        Table(
+            "phi_partition_range",
+            ["pair", "schemes", "phi_pair_range"],
+            sensitivity,
+            "Partition sensitivity per network: range of the final Φ_pair across the schemes that apply (nats; "
+            "schemes differ in module count, so part of the range is the count)",
+        )
+    )
+    contributions = [
+        {
+            "architecture": r["architecture"],
+            "dataset": r["dataset"],
+            "scheme": scheme,
+            "module": module,
+            "contribution": value,
+        }
+        for r in records
+        for scheme, m in (final_checkpoint(r) or {}).get("schemes", {}).items()
+        if "leave_one_out" in m
+        for module, value in zip(m["modules"], m["leave_one_out"], strict=True)
+    ]
+    section.tables.append(
+        Table(
+            "phi_module_contributions",
+            ["architecture", "dataset", "scheme", "module", "contribution"],
+            contributions,
+            "Module contributions at the end of training: Φ_pair minus Φ_pair with the module left out (nats; "
+            "with two modules, leaving one out leaves no partition, and the contribution is Φ_pair itself)",
         )
     )
     plane_rows = [
