@@ -236,3 +236,29 @@ def test_gaussian_dynamics_of_an_rnn_positions_scheme():
     assert all(len(v["partition"]) == 4 and set(v["partition"]) == {1, 2} for v in mip.values())
     assert -1e-9 <= mip["phi_g"]["value"] <= result["mutual_information"] + 1e-9
     assert mip["phi_star"]["value"] <= result["mutual_information"] + 1e-9
+
+
+def test_pca_drops_axes_without_variance():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((200, 3)) @ rng.standard_normal((3, 12)))  # rank 3 in 12-d
+    pca = fit_pca(x, 8)
+    assert pca.components.shape == (12, 3) and pca.explained_variance_ratio == pytest.approx(1.0)
+    assert fit_pca(torch.zeros(50, 4), 3).components.shape == (4, 1)  # a dead module keeps one (zero) axis
+
+
+def test_measure_scheme_records_a_singular_gaussian_pair_instead_of_failing():
+    from harness.params import MutualInformationConfig, ProbeConfig
+    from harness.stages.phi.analysis import measure_scheme
+
+    torch.manual_seed(0)
+    x = torch.randn(300, 4)
+
+    def capture(inputs):  # module b is a linear copy of module a: joint covariance singular
+        return {"a": inputs[:, :2], "b": 2 * inputs[:, :2], "c": inputs[:, 2:]}
+
+    probe = ProbeConfig(probe_samples=300, pca_samples=300, pca_dims=2, batch_size=300, gaussian_dims=2)
+    mi = MutualInformationConfig(bootstrap=20, mine_steps=10)
+    result, _, _ = measure_scheme(None, x, x, capture, probe, mi)
+    assert result["mi_gaussian"][0][1] is None and result["phi_gaussian"] is None
+    # KSG's Φ_pair is still measured: the copy pair is strongly coupled, c independent of both
+    assert result["mi_ksg"][0][1] > 2.0 and result["partition"] == [1, 1, 2] and abs(result["phi"]) < 0.1

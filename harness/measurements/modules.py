@@ -175,11 +175,14 @@ class PCA:
 
 
 EXACT_SVD_LIMIT = 2048
+RANK_TOLERANCE = 1e-7
+"""Principal axes whose singular value is below this fraction of the largest are not kept."""
 
 
 def fit_pca(activations: torch.Tensor, dims: int, seed: int = 0) -> PCA:
     """Top-``dims`` principal axes of the centred (N, F) activations: exact SVD when min(N, F) ≤ 2048,
-    else randomized SVD (Halko et al. 2011; ``torch.svd_lowrank``, 10 extra axes, 4 power iterations)."""
+    else randomized SVD (Halko et al. 2011; ``torch.svd_lowrank``, 10 extra axes, 4 power iterations).
+    Fewer axes when the activations have lower rank (see RANK_TOLERANCE)."""
     x = activations.double()
     mean = x.mean(dim=0)
     centred = x - mean
@@ -190,7 +193,8 @@ def fit_pca(activations: torch.Tensor, dims: int, seed: int = 0) -> PCA:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             _, s, v = torch.svd_lowrank(centred, q=min(dims + 10, *centred.shape), niter=4)
-    q = min(dims, v.shape[1])
+    # drop axes without variance (dead units, rank-deficient modules): they would carry only rounding noise
+    q = min(dims, v.shape[1], max(1, int((s > RANK_TOLERANCE * s[0]).sum())) if s.numel() and s[0] > 0 else 1)
     total = float(centred.pow(2).sum())
     kept = float((s[:q] ** 2).sum())
     return PCA(mean, v[:, :q].contiguous(), kept / total if total > 0 else 0.0)

@@ -99,7 +99,7 @@ def phi_statistics(
                 "gaussian": (
                     {k: v["value"] for k, v in m["gaussian"]["mip"].items()}
                     | {"mutual_information": m["gaussian"]["mutual_information"]}
-                    if "gaussian" in m
+                    if "mip" in m.get("gaussian", {})
                     else None
                 ),
                 "trajectory": trajectory,
@@ -119,6 +119,7 @@ def phi_statistics(
         tests.append(
             _correlation(f"Φ_pair[{s}] vs generalization gap", phi, [r["gap"] for r in have], family=family)
         )
+        have = [r for r in have if r["schemes"][s]["phi_gaussian"] is not None]
         gphi = [r["schemes"][s]["phi_gaussian"] for r in have]
         tests.append(
             _correlation(f"Φ_pair (Gaussian MI)[{s}] vs generalization gap", gphi, [r["gap"] for r in have])

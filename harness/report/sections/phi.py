@@ -389,7 +389,7 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
         for r in records
         for c in r["checkpoints"]
         for scheme, m in c.get("schemes", {}).items()
-        if "gaussian" in m
+        if "mip" in m.get("gaussian", {})
     ]
     if gaussian_rows:
         section.tables.append(

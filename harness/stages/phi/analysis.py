@@ -87,7 +87,11 @@ def measure_scheme(
     gaussian = np.zeros_like(mi)
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
-            gaussian[i, j] = gaussian[j, i] = gaussian_mutual_information(reduced[i], reduced[j])
+            try:
+                value = gaussian_mutual_information(reduced[i], reduced[j])
+            except ValueError:  # singular joint covariance (one module a linear function of the other)
+                value = float("nan")
+            gaussian[i, j] = gaussian[j, i] = value
     greedy = pairwise_phi(mi, "greedy")
     n_probe = local.shape[-1]
     ceiling = ksg_ceiling(n_probe, mi_cfg.k, mi_cfg.algorithm)
@@ -100,7 +104,7 @@ def measure_scheme(
         "dims": [int(r.shape[1]) for r in reduced],
         "explained_variance": [p.explained_variance_ratio for p in pcas],
         "mi_ksg": mi.tolist(),
-        "mi_gaussian": gaussian.tolist(),
+        "mi_gaussian": [[None if np.isnan(v) else float(v) for v in row] for row in gaussian],
         "phi": greedy["phi"],
         "partition": greedy["partition"],
         "normalized_cut": greedy["normalized_cut"],
@@ -109,12 +113,15 @@ def measure_scheme(
         "ci": list(
             pairwise_phi_interval(local, n_boot=mi_cfg.bootstrap, level=mi_cfg.level, seed=mi_cfg.seed)
         ),
-        "phi_gaussian": pairwise_phi(gaussian, "greedy")["phi"],
+        "phi_gaussian": None if np.isnan(gaussian).any() else pairwise_phi(gaussian, "greedy")["phi"],
         "leave_one_out": leave_one_out_phi(mi),
         "exhaustive_gap": None,
     }
     if dynamics:
-        result["gaussian"] = gaussian_dynamics(fit, probe, probe_cfg.gaussian_dims, mi_cfg.seed)
+        try:
+            result["gaussian"] = gaussian_dynamics(fit, probe, probe_cfg.gaussian_dims, mi_cfg.seed)
+        except (ValueError, np.linalg.LinAlgError) as err:  # e.g. a singular residual covariance
+            result["gaussian"] = {"status": "failed", "error": str(err)}
     if len(names) <= EXHAUSTIVE_LIMIT:
         exhaustive = pairwise_phi(mi, "exhaustive")
         result["exhaustive_gap"] = greedy["normalized_cut"] - exhaustive["normalized_cut"]
