@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def fresh():
         make_deterministic(runtime.seed, runtime.deterministic)
-        return build_architecture(ctx.arch, head, transfer_cfg.size).to(device)
+        # every network here has the source's size (phi.train), so the fine-tuned and the scratch one match
+        return build_architecture(ctx.arch, head, source_cfg.size).to(device)
 
     def to_splits(arrays) -> Splits:
         return Splits(
