@@ -84,7 +84,15 @@ def _recurrent_layers(
     return outputs
 
 
-def _hooked(model: nn.Module, inputs: torch.Tensor, points: list[tuple[str, nn.Module]], pre: bool = False):
+def _hooked(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    points: list[tuple[str, nn.Module]],
+    pre: bool = False,
+    graph_rows: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Outputs (inputs, with ``pre``) of the hooked modules in one forward pass; a node classifier's
+    per-node outputs are indexed by the input node ids unless ``graph_rows`` is False (the whole graph)."""
     captured: dict[str, torch.Tensor] = {}
 
     def hook_for(name: str) -> Callable:
@@ -101,7 +109,7 @@ def _hooked(model: nn.Module, inputs: torch.Tensor, points: list[tuple[str, nn.M
     finally:
         for h in handles:
             h.remove()
-    rows = _graph_rows(model, inputs)
+    rows = _graph_rows(model, inputs) if graph_rows else None
     return {n: captured[n] if rows is None else captured[n][rows] for n, _ in points}
 
 
@@ -256,18 +264,8 @@ def first_layer_std(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
                 first = _recurrent_layers(model, inputs)[0]
             else:
                 name, module = layer_points(model)[0]
-                first = _hooked_raw(model, inputs, name, module)
+                # the whole output (every graph node): what the noise is added to
+                first = _hooked(model, inputs, [(name, module)], graph_rows=False)[name]
         return first.std(dim=0)
     finally:
         model.train(was_training)
-
-
-def _hooked_raw(model: nn.Module, inputs: torch.Tensor, name: str, module: nn.Module) -> torch.Tensor:
-    """The first module's whole output (all graph nodes for a node classifier): what the noise is added to."""
-    captured: dict[str, torch.Tensor] = {}
-    handle = module.register_forward_hook(lambda _m, _in, out: captured.__setitem__(name, _first_tensor(out)))
-    try:
-        model(inputs)
-    finally:
-        handle.remove()
-    return captured[name]

@@ -32,6 +32,16 @@ class Section:
     """(file name under figures/, caption)."""
 
 
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (imported on first use: report figures only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"

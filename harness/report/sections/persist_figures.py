@@ -8,21 +8,14 @@ from typing import Any
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from harness.report.page import pyplot
 
 
 def small_multiples(panels: list[tuple[str, Path, Path]], path: Path) -> None:
     """One row per network: loss heatmap of slice 0 beside its H0/H1 persistence diagram (Ripser).
 
     panels: (label, landscape folder, topology folder) of the pair's first run."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(panels), 2, figsize=(7.5, 3.0 * len(panels)), squeeze=False)
     for row, (label, landscape, topology) in zip(axes, panels, strict=True):
         grid = np.load(landscape / "slice_0_loss.npy")
@@ -61,7 +54,7 @@ def correlation_matrix(
     rows: list[dict[str, Any]], metrics: list[str], predictors: list[str], title: str, path: Path
 ) -> None:
     """Spearman ρ of predictors (rows) × retention metrics (columns); * marks Bonferroni p < level."""
-    plt = _plt()
+    plt = pyplot()
     rho = np.full((len(predictors), len(metrics)), np.nan)
     star = np.zeros_like(rho, dtype=bool)
     for r in rows:
@@ -85,7 +78,7 @@ def correlation_matrix(
 
 def loao_chart(loao: dict[str, Any], path: Path) -> None:
     """MAE of models A, A2, B, C, D, and B's permutation null with the observed MAE marked."""
-    plt = _plt()
+    plt = pyplot()
     test = loao["incremental_value"]
     names = ["A", "A2", "B", "C", "D"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -110,7 +103,7 @@ def ewc_scatter(points: list[tuple[str, float, float, float]], metric: str, path
     """EWC benefit of ``metric`` against H0 and H1 total persistence, one labelled point per pair.
 
     points: (label, H0 total, H1 total, benefit)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, col, name in zip(axes, (1, 2), ("H0", "H1"), strict=True):
         for p in points:
@@ -126,7 +119,7 @@ def ewc_scatter(points: list[tuple[str, float, float, float]], metric: str, path
 
 def ladder_plot(ladder: dict[str, Any], target: str, path: Path) -> None:
     """Width ladder: each topology summary and the retention against width (log axis)."""
-    plt = _plt()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
     for row in ladder["rows"]:
         left.plot(ladder["width"], row["values"], marker="o", label=row["summary"])

@@ -10,23 +10,14 @@ from typing import Any
 import numpy as np
 
 from harness.pipeline.paths import phi_dir
-from harness.report.page import Section, Table
+from harness.report.page import Section, Table, pyplot
 from harness.statistics.phi_survey import final_checkpoint
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def phi_map_figure(records: list[dict[str, Any]], scheme: str, path: Path, value: str = "phi") -> None:
     """Architectures × checkpoints heatmap of Φ_pair (nats), each cell annotated with its 95% interval; with
     ``value="mean_cut_mi"`` the mean MI of a cut pair instead (no interval)."""
-    plt = _plt()
+    plt = pyplot()
     rows = [r for r in records if any(scheme in c.get("schemes", {}) for c in r["checkpoints"])]
     fractions = [c["fraction"] for c in rows[0]["checkpoints"]]
     values = np.full((len(rows), len(fractions)), np.nan)
@@ -67,7 +58,7 @@ def phi_map_figure(records: list[dict[str, Any]], scheme: str, path: Path, value
 def scatter_figure(
     points: list[tuple[str, float, float]], xlabel: str, ylabel: str, title: str, path: Path
 ) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.0, 3.8))
     for label, x, y in points:
         ax.scatter(x, y, color="tab:blue")
@@ -83,7 +74,7 @@ def scatter_figure(
 def information_plane_figure(records: list[dict[str, Any]], path: Path) -> bool:
     """One panel per network with continuous inputs: I(X; T) against I(T; Y) for each layer module, a line
     through the checkpoints (light = initialization, dark = end). False when no network has such inputs."""
-    plt = _plt()
+    plt = pyplot()
     panels = [
         r
         for r in records

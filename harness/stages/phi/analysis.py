@@ -64,7 +64,7 @@ def measure_scheme(
     """Φ_pair of one scheme at one checkpoint (pure: model and inputs in, numbers out); with ``dynamics``
     (a positions scheme) also the past/present Gaussian measures of its step-to-step map."""
     from harness.measurements.integration import (
-        EXHAUSTIVE_LIMIT,
+        exhaustive_gap,
         leave_one_out_phi,
         pairwise_phi,
         pairwise_phi_interval,
@@ -115,17 +115,13 @@ def measure_scheme(
         ),
         "phi_gaussian": None if np.isnan(gaussian).any() else pairwise_phi(gaussian, "greedy")["phi"],
         "leave_one_out": leave_one_out_phi(mi),
-        "exhaustive_gap": None,
+        "exhaustive_gap": exhaustive_gap(mi),  # None above the exhaustive limit
     }
     if dynamics:
         try:
             result["gaussian"] = gaussian_dynamics(fit, probe, probe_cfg.gaussian_dims, mi_cfg.seed)
         except (ValueError, np.linalg.LinAlgError) as err:  # e.g. a singular residual covariance
             result["gaussian"] = {"status": "failed", "error": str(err)}
-    if len(names) <= EXHAUSTIVE_LIMIT:
-        exhaustive = pairwise_phi(mi, "exhaustive")
-        result["exhaustive_gap"] = greedy["normalized_cut"] - exhaustive["normalized_cut"]
-        result["phi_exhaustive"] = exhaustive["phi"]
     return result, pcas, reduced
 
 

@@ -8,6 +8,7 @@ Graph data bind the network to the whole graph and the samples become node ids.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,27 +53,30 @@ class PhiPair:
         payload = {"entries": self.entries, "params": self.params, "code": code_version(modules)}
         return stable_hash({**payload, "upstream": upstream or {}})
 
-    def task_splits(self, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{train, val, test} → (model inputs, labels 0..n−1) of the dataset entry's ``task`` classes."""
-        data = load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
-        data = class_subset(data, getattr(self.dataset.tasks, task))
+    @functools.cached_property
+    def data(self):
+        """The dataset entry's arrays, loaded once per stage."""
+        return load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
+
+    def _split(self, data, samples: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{train, val, test} → (samples, labels), split with ``runtime.seed`` as every stage splits."""
         split = self.dataset.split
         idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=read_section("runtime").seed)
-        inputs = adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch))
-        return {name: (inputs[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+        return {name: (samples[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+
+    def task_splits(self, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{train, val, test} → (model inputs, labels 0..n−1) of the dataset entry's ``task`` classes."""
+        data = class_subset(self.data, getattr(self.dataset.tasks, task))
+        return self._split(data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch)))
 
     def splits(self) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """(the network built for this data, {train, val, test} → (model inputs, labels))."""
         from harness.models.build import bind_to_data, build_architecture
 
-        data = load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
-        split = self.dataset.split
-        idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=read_section("runtime").seed)
         model = build_architecture(self.arch, self.dataset, self.config["phi.train"].size)
-        model, samples = bind_to_data(
-            model, data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch))
-        )
-        return model, {name: (samples[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
+        inputs = adapt_inputs(self.data.inputs, plan_adaptation(self.dataset, self.arch))
+        model, samples = bind_to_data(model, self.data, inputs)
+        return model, self._split(self.data, samples)
 
 
 def schemes_arg(parser) -> None:
