@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.models.build import trainable_parameter_count
+from harness.models.build import load_matching_state, trainable_parameter_count
 from harness.models.cnn import build_conv_net
 from harness.models.mlp import build_mlp
 
@@ -80,3 +80,30 @@ def test_plain_twins_have_the_same_widths_without_skips(registries):
         assert trainable_parameter_count(a) < trainable_parameter_count(b)
         x = torch.randn(2, 3, 32, 32)
         assert a(x).shape == b(x).shape == (2, 10)
+
+
+def test_transfer_copies_every_tensor_but_a_head_of_another_size():
+    torch.manual_seed(0)
+    source, target = build_mlp(16, 4, depth=2, width=8), build_mlp(16, 6, depth=2, width=8)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    copied, kept = load_matching_state(target, source.state_dict())
+    head = [k for k, v in before.items() if v.shape[0] == 6]
+    assert len(head) == 2 and kept == sorted(head) and len(copied) == len(before) - 2
+    for k, v in target.state_dict().items():
+        assert torch.equal(v, source.state_dict()[k] if k in copied else before[k]), k
+
+
+def test_transfer_from_a_tied_language_model_head_keeps_the_classifier_head():
+    from harness.models.sequence import build_gpt2
+
+    torch.manual_seed(0)
+    lm = build_gpt2(vocab_size=32, seq_len=8, num_classes=32, n_layer=1, n_embd=16, n_head=2, n_positions=8)
+    assert lm.head.weight is lm.transformer.wte.weight  # tied, as GPT-2's language-model head
+    state = {k: v.clone() for k, v in lm.state_dict().items()}
+    classifier = build_gpt2(
+        vocab_size=32, seq_len=8, num_classes=2, n_layer=1, n_embd=16, n_head=2, n_positions=8
+    )
+    copied, kept = load_matching_state(classifier, state)
+    assert kept == ["head.weight"] and "transformer.wte.weight" in copied
+    assert torch.equal(classifier.transformer.wte.weight, lm.transformer.wte.weight)
+    assert classifier.head.weight.shape == (2, 16)

@@ -151,6 +151,39 @@ def test_micro_survey_end_to_end(micro_repo: Path):
         "train@mlp_2_narrow-blobs",
     ]
 
+    # a transfer target (another dataset with the same inputs and 6 classes) re-runs only the stages that
+    # read it: the source is phi_train's last checkpoint, its head is left at the scratch initialization
+    datasets = repo / "registry" / "datasets.yaml"
+    datasets.write_text(
+        datasets.read_text() + "  blobs_six:\n    extends: blobs\n    num_classes: 6\n"
+        "    kwargs: {centers: 6, random_state: 7}\n"
+    )
+    surveys = repo / "registry" / "surveys.yaml"
+    phi_selection = "      datasets: [blobs]\n      measurements: [phi_layer]\n"
+    assert phi_selection in surveys.read_text()
+    surveys.write_text(
+        surveys.read_text().replace(
+            phi_selection, phi_selection + "      transfer_targets: {blobs: blobs_six}\n"
+        )
+    )
+    run(["harness", "sync"], repo)
+    assert sorted(ran_stages(run(["dvc", "repro"], repo))) == [
+        "check",
+        "data@blobs_six",
+        "persist_statistics",  # reads the profile entry (its pairs)
+        "phi_statistics",
+        "phi_transfer@mlp_2-blobs",
+        "report",
+    ]
+    cross = json.loads((repo / "results" / "phi" / "mlp_2-blobs" / "transfer" / "transfer.json").read_text())
+    assert cross["route"] == "blobs → blobs_six" and cross["status"] == "ok" and -1 <= cross["delta"] <= 1
+    assert cross["reinitialized"] == ["4.bias", "4.weight"] and cross["copied_tensors"] == 4
+    measured = json.loads(
+        (repo / "results" / "phi" / "mlp_2-blobs" / "measure" / "measures.json").read_text()
+    )
+    assert cross["source_phi_pair"] == measured["checkpoints"][-1]["schemes"]["phi_layer"]["phi"]
+    assert "blobs → blobs_six" in (repo / "reports" / "index.html").read_text()
+
     # a bad registry stops the pipeline at `check`, before any work, with the entry and field named
     good = arch.read_text()
     arch.write_text(good.replace("    family: mlp\n", "    family: mlp\n    widht: 3\n", 1))

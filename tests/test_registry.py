@@ -154,6 +154,32 @@ BAD_INPUTS = {
         "      datasets: [blobs]\n      measurements: [phi_positions]\n",
         "entry 'micro', field 'phi.measurements': expected a scheme with kwargs.scheme = 'layer'",
     ),
+    "phi transfer target with other inputs": (
+        "surveys.yaml",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n      transfer_targets: {blobs: digits}\n",
+        "entry 'micro', field 'phi.transfer_targets': 'blobs' → 'digits': the target's inputs are image "
+        "[1, 8, 8]; expected the source's, vector [16]",
+    ),
+    "phi transfer target that is no dataset": (
+        "surveys.yaml",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n      transfer_targets: {blobs: blobz}\n",
+        "entry 'micro', field 'phi.transfer_targets': 'blobs' → 'blobz': expected a key of "
+        "registry/datasets.yaml",
+    ),
+    "phi transfer from a dataset phi does not select": (
+        "surveys.yaml",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n      transfer_targets: {digits: blobs}\n",
+        "entry 'micro', field 'phi.transfer_targets': 'digits': expected one of phi.datasets ['blobs']",
+    ),
+    "phi transfer to a graph": (
+        "surveys.yaml",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n",
+        "      datasets: [blobs]\n      measurements: [phi_layer]\n      transfer_targets: {blobs: sbm_graph}\n",
+        "entry 'micro', field 'phi.transfer_targets': 'blobs' → 'sbm_graph': expected non-graph datasets",
+    ),
     "phi checkpoints out of order": (
         "surveys.yaml",
         "        checkpoints: [0.0, 0.5, 1.0]\n",

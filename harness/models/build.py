@@ -55,3 +55,12 @@ def bind_to_data(model: nn.Module, data: ArrayDataset, inputs: np.ndarray) -> tu
 
     bound = NodeClassifier(model, torch.from_numpy(inputs), torch.from_numpy(data.edge_index))
     return bound, np.arange(len(inputs), dtype=np.int64)[:, None]
+
+
+def load_matching_state(model: nn.Module, state: dict) -> tuple[list[str], list[str]]:
+    """Copy into ``model`` every tensor of ``state`` whose name and shape match one of its own (transfer
+    to a task with another head). Returns (copied names, names of the model's tensors left as they were)."""
+    own = model.state_dict()
+    copied = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    model.load_state_dict(copied, strict=False)
+    return sorted(copied), sorted(set(own) - set(copied))

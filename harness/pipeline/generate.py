@@ -30,7 +30,7 @@ from harness.pipeline.paths import (
     phi_dir,
     train_dir,
 )
-from harness.pipeline.selection import Run, persist_pairs, phi_pairs, train_pairs
+from harness.pipeline.selection import Run, persist_pairs, phi_pairs, phi_transfer_targets, train_pairs
 from harness.registry.load import Registries
 from harness.registry.schema import REGISTRY_FILES
 
@@ -91,7 +91,10 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     }
 
     datasets = list(
-        dict.fromkeys(p.dataset for p in pairs + persist_pairs(reg, profile) + phi_pairs(reg, profile))
+        dict.fromkeys(
+            [p.dataset for p in pairs + persist_pairs(reg, profile) + phi_pairs(reg, profile)]
+            + list(phi_transfer_targets(reg, profile).values())
+        )
     )
     data_common = set(module_closure(["harness.stages.data"], repo))
     data_items: dict[str, Any] = {}
@@ -209,10 +212,15 @@ PERSIST_RUN_STAGES: dict[str, tuple[str, list[str]]] = {
 
 
 def _entry_items(
-    reg: Registries, keyed: dict[str, tuple[str, str]], common: set[str], repo: Path
+    reg: Registries,
+    keyed: dict[str, tuple[str, str]],
+    common: set[str],
+    repo: Path,
+    targets: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """foreach items of an experiment's per-entry stage: each key's architecture and dataset lineages and its
-    entry code beyond the stage's ``common`` modules, padded to one width (returned with the items)."""
+    entry code beyond the stage's ``common`` modules, padded to one width (returned with the items).
+    With ``targets`` (dataset → second dataset the stage reads), items also name that dataset's entry."""
     items: dict[str, Any] = {}
     for key, (arch, dataset) in keyed.items():
         refs = [reg.architectures[arch].builder, reg.datasets[dataset].loader]
@@ -220,8 +228,12 @@ def _entry_items(
             "arch": _pad(reg.lineage("architectures", arch), 2),
             "dataset": dataset,
             "dataset_entry": _pad(reg.lineage("datasets", dataset), 2),
-            "code": _entry_code(refs, common, repo),
         }
+        if targets is not None:
+            target = targets[dataset]
+            refs.append(reg.datasets[target].loader)
+            items[key] |= {"target": target, "target_entry": _pad(reg.lineage("datasets", target), 2)}
+        items[key]["code"] = _entry_code(refs, common, repo)
     width = max(len(v["code"]) for v in items.values()) or 1
     for item in items.values():
         item["code"] = _pad(item["code"] or [sorted(common)[0]], width)
@@ -313,7 +325,11 @@ PHI_PAIR_STAGES: dict[str, tuple[list[str], list[str]]] = {
         ["phi.train", "phi.checkpoints", "phi.probe", "phi.mutual_information", "phi.pci", "phi.robustness"],
         ["train"],
     ),
-    "transfer": (["phi.train", "phi.transfer", "phi.probe", "phi.mutual_information"], []),
+    # the source of a cross-dataset transfer is phi_train's last checkpoint
+    "transfer": (
+        ["phi.train", "phi.checkpoints", "phi.transfer", "phi.probe", "phi.mutual_information"],
+        ["train"],
+    ),
 }
 """PHI stages of one (architecture, dataset) pair; each writes the folder ``phi_dir(key, part)``."""
 
@@ -328,9 +344,19 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
     for part, (sections, upstream) in PHI_PAIR_STAGES.items():
         module = f"harness.stages.phi.{part}"
         common = set(module_closure([module], repo))
-        items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
-        registry_params = [{k: v} for k, v in _entry_params().items()]
+        targets = phi_transfer_targets(reg, params.survey.profile) if part == "transfer" else None
+        keyed = {p.key: (p.arch, p.dataset) for p in pairs}
+        items, width = _entry_items(reg, keyed, common, repo, targets)
+        entry_params = _entry_params()
         cmd = f"python -m {module} ${{key}}"
+        data = [data_manifest("${item.dataset}")]
+        if targets is not None:
+            cmd += " --target ${item.target}"
+            data.append(data_manifest("${item.target}"))
+            entry_params[_registry_file("datasets")] += [
+                f"datasets.${{item.target_entry[{i}]}}" for i in range(2)
+            ]
+        registry_params = [{k: v} for k, v in entry_params.items()]
         if part in ("measure", "transfer"):
             cmd += f" --schemes {','.join(schemes)}"
             registry_params.append({_registry_file("measurements"): [f"measurements.{m}" for m in schemes]})
@@ -341,7 +367,7 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
                 "cmd": cmd,
                 "deps": [
                     CHECK_OUT,
-                    data_manifest("${item.dataset}"),
+                    *data,
                     *(phi_dir("${key}", u) for u in upstream),
                     *sorted(common),
                     *[f"${{item.code[{i}]}}" for i in range(width)],

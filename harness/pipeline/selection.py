@@ -80,6 +80,14 @@ def phi_pairs(reg: Registries, profile: str) -> list[Pair]:
     return [] if sel is None else _pairs(reg, sel)
 
 
+def phi_transfer_targets(reg: Registries, profile: str) -> dict[str, str]:
+    """Each PHI dataset → the dataset ``phi_transfer`` fine-tunes on (itself: its task A → task B)."""
+    sel = _profile(reg, profile).phi
+    if sel is None:
+        return {}
+    return {d: sel.transfer_targets.get(d, d) for d in sel.datasets}
+
+
 def train_pairs(reg: Registries, profile: str) -> list[Pair]:
     """Architectures × datasets of the profile's ``train`` selection.
 

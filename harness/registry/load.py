@@ -27,6 +27,7 @@ from harness.registry.schema import (
     ArchitectureEntry,
     DatasetEntry,
     MeasurementEntry,
+    PhiSelection,
     StrictModel,
     SurveyProfile,
 )
@@ -374,6 +375,61 @@ def _check_phi_schemes(
         )
 
 
+def _inputs(d: DatasetEntry) -> str:
+    vocab = f", vocabulary {d.vocab_size}" if d.vocab_size is not None else ""
+    return f"{d.modality} {d.shape}{vocab}"
+
+
+def transfer_incompatibility(source: DatasetEntry, target: DatasetEntry) -> str | None:
+    """Why a network trained on ``source`` cannot be fine-tuned on ``target`` (None when it can)."""
+    if "graph" in (source.modality, target.modality):
+        return "expected non-graph datasets (a graph's network is bound to its own nodes)"
+    if (source.modality, source.shape, source.vocab_size) != (
+        target.modality,
+        target.shape,
+        target.vocab_size,
+    ):
+        return (
+            f"the target's inputs are {_inputs(target)}; expected the source's, {_inputs(source)} (the "
+            "fine-tuned network keeps the source's input layers)"
+        )
+    return None
+
+
+def _check_phi_transfer_targets(
+    pfile: str,
+    name: str,
+    sel: PhiSelection,
+    datasets: dict[str, DatasetEntry],
+    known: dict[str, Any],
+    problems: list[Problem],
+) -> None:
+    """Each transfer target is a known dataset that takes its source's inputs; graphs are refused."""
+    field = "phi.transfer_targets"
+    for source, target in sel.transfer_targets.items():
+        if source not in sel.datasets:
+            problems.append(
+                Problem(pfile, name, field, f"{source!r}: expected one of phi.datasets {sel.datasets}")
+            )
+            continue
+        if target not in known:
+            problems.append(
+                Problem(
+                    pfile,
+                    name,
+                    field,
+                    f"{source!r} → {target!r}: expected a key of registry/{REGISTRY_FILES['datasets']}",
+                )
+            )
+            continue
+        src, tgt = datasets.get(source), datasets.get(target)
+        if src is None or tgt is None:
+            continue  # reported as an unknown or invalid entry
+        why = "expected another dataset" if target == source else transfer_incompatibility(src, tgt)
+        if why:
+            problems.append(Problem(pfile, name, field, f"{source!r} → {target!r}: {why}"))
+
+
 def _check_profiles(
     root: Path,
     profiles: dict[str, SurveyProfile],
@@ -416,6 +472,7 @@ def _check_profiles(
                 )
         if profile.phi is not None:
             _check_phi_schemes(pfile, name, profile.phi.measurements, measurements, problems)
+            _check_phi_transfer_targets(pfile, name, profile.phi, datasets, raw["datasets"], problems)
         for stage in ("train", "persist", "phi"):
             sel = getattr(profile, stage)
             if sel is None:

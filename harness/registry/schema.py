@@ -165,6 +165,17 @@ class Selection(StrictModel):
     """Measurements the stage records for every (architecture, dataset) pair."""
 
 
+class PhiSelection(Selection):
+    """The PHI selection, and where each dataset's transfer Δ goes."""
+
+    transfer_targets: dict[Key, Key] = Field(default_factory=dict)
+    """Source dataset → target dataset of ``phi_transfer`` (e.g. ``cifar10: cifar100``): the network
+    ``phi_train`` trained on the source (its last checkpoint) is fine-tuned on the target and compared with
+    one trained on the target from scratch. The target takes the source's inputs (same modality, shape and
+    vocabulary); tensors whose shapes differ (the head) start from the scratch network's initialization. A
+    selected dataset without a target transfers from its task A to its task B."""
+
+
 class SurveyProfile(StrictModel):
     """A preset: which entries each stage runs over, and the params.yaml it writes."""
 
@@ -175,7 +186,7 @@ class SurveyProfile(StrictModel):
     persist: Selection | None = None
     """Experiment 1 (PERSIST): task-A training, landscapes, topology, curvature and forgetting stages
     over these (architecture, dataset) pairs, one run per ``persist.seeds`` entry; none when absent."""
-    phi: Selection | None = None
+    phi: PhiSelection | None = None
     """Experiment 2 (PHI): training with checkpoints and the integrated-information measures over these
     pairs; its ``measurements`` are the partition schemes (``function`` in harness.measurements.modules)."""
     params: dict[str, Any]

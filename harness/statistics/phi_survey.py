@@ -108,6 +108,7 @@ def phi_statistics(
         rows.append(row)
     for row, t in zip(rows, transfers, strict=True):
         row["transfer_status"] = t.get("status")
+        row["transfer_route"] = t.get("route")
         row["source_phi_pair"] = t.get("source_phi_pair")
         row["transfer_delta"] = t.get("delta")
 
@@ -156,7 +157,7 @@ def phi_statistics(
     transfer = [r for r in rows if r["source_phi_pair"] is not None and r["transfer_delta"] is not None]
     x = [r["source_phi_pair"] for r in transfer]
     y = [r["transfer_delta"] for r in transfer]
-    tests.append(_correlation("Φ_pair[layer] of the task-A network vs transfer Δ", x, y, family="primary"))
+    tests.append(_correlation("Φ_pair[layer] of the source network vs transfer Δ", x, y, family="primary"))
     # Bonferroni within each family, over the tests that could be computed (n ≥ 3, neither side constant):
     # primary = the layer scheme's Φ_pair against gap, transfer Δ, PGD, and PCI (Spearman); the rest secondary
     for family in ("primary", "secondary"):

@@ -405,6 +405,7 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
         {
             "architecture": r["architecture"],
             "dataset": r["dataset"],
+            "route": r["transfer_route"],
             "status": r["transfer_status"],
             "source_phi_pair": r["source_phi_pair"],
             "transfer_delta": r["transfer_delta"],
@@ -414,10 +415,11 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
     section.tables.append(
         Table(
             "phi_transfer",
-            ["architecture", "dataset", "status", "source_phi_pair", "transfer_delta"],
+            ["architecture", "dataset", "route", "status", "source_phi_pair", "transfer_delta"],
             transfer_rows,
-            "Transfer from task A to task B: Φ_pair (layer scheme) of the task-A network and Δ = task-B test "
-            "accuracy fine-tuned − from scratch, same budget",
+            "Transfer from the source (task A of the dataset, or the dataset itself when the profile names a "
+            "target dataset) to the target (task B, or that dataset): Φ_pair (layer scheme) of the source "
+            "network and Δ = target test accuracy fine-tuned − from scratch, same budget",
         )
     )
     section.paragraphs.append(_threshold_text(statistics["transfer_threshold"]))
@@ -449,13 +451,13 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
         name = "phi_transfer.png"
         scatter_figure(
             points,
-            "Φ_pair of the task-A network (nats)",
+            "Φ_pair of the source network (nats)",
             "transfer Δ",
             "Transfer Δ vs Φ_pair",
             figures / name,
         )
         section.figures.append(
-            (name, "Transfer Δ vs Φ_pair of the task-A network, one point per architecture")
+            (name, "Transfer Δ vs Φ_pair of the source network, one point per (architecture, dataset)")
         )
     return section
 

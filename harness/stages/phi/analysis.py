@@ -18,6 +18,18 @@ def seeded_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
+def probe_sets(arrays: dict, probe_cfg, seed: int):
+    """(PCA-fitting inputs, probe rows, probe inputs) of a network's {train, val, test} arrays: the PCA rows
+    are ``probe_cfg.pca_samples`` of ``val`` drawn with ``seed``, the probes ``probe_samples`` of ``test``
+    drawn with ``seed + 1`` (every PHI stage draws them so, so their Φ_pair agree)."""
+    import torch
+
+    (val_x, val_y), (test_x, test_y) = arrays["val"], arrays["test"]
+    pca_inputs = torch.from_numpy(val_x[seeded_rows(len(val_y), probe_cfg.pca_samples, seed)])
+    probe_rows = seeded_rows(len(test_y), probe_cfg.probe_samples, seed + 1)
+    return pca_inputs, probe_rows, torch.from_numpy(test_x[probe_rows])
+
+
 def gaussian_dynamics(fit: dict, probe: dict, dims: int, seed: int) -> dict:
     """Past/present Gaussian measures of the step-to-step map of a ``positions`` scheme (nats).
 

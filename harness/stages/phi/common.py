@@ -58,9 +58,11 @@ class PhiPair:
         """The dataset entry's arrays, loaded once per stage."""
         return load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
 
-    def _split(self, data, samples: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def _split(
+        self, data, samples: np.ndarray, entry: DatasetEntry | None = None
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{train, val, test} → (samples, labels), split with ``runtime.seed`` as every stage splits."""
-        split = self.dataset.split
+        split = (entry or self.dataset).split
         idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=read_section("runtime").seed)
         return {name: (samples[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
 
@@ -68,6 +70,13 @@ class PhiPair:
         """{train, val, test} → (model inputs, labels 0..n−1) of the dataset entry's ``task`` classes."""
         data = class_subset(self.data, getattr(self.dataset.tasks, task))
         return self._split(data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch)))
+
+    def other_dataset_splits(self, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{train, val, test} → (model inputs, labels) of another (non-graph) dataset ``key`` fed to this
+        pair's architecture, split as every stage splits."""
+        entry = self.reg.datasets[key]
+        data = load_dataset(key, entry, read_section("data").root)
+        return self._split(data, adapt_inputs(data.inputs, plan_adaptation(entry, self.arch)), entry)
 
     def splits(self) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """(the network built for this data, {train, val, test} → (model inputs, labels))."""
@@ -99,6 +108,9 @@ def start_phi_stage(
     pair = parse_pair(args.key)
     wanted = {("architectures", pair.arch), ("datasets", pair.dataset)}
     wanted |= {("measurements", m) for m in getattr(args, "schemes", [])}
+    target = getattr(args, "target", None)
+    if target:
+        wanted.add(("datasets", target))
     reg = load_registries(check_code=wanted)
     for registry, key in wanted:
         if key not in getattr(reg, registry):
@@ -113,6 +125,12 @@ def start_phi_stage(
         "measurements": {m: reg.entry_hash("measurements", m) for m in getattr(args, "schemes", [])},
         "data_sha256": manifest["arrays"]["sha256"],
     }
+    if target and target != pair.dataset:
+        target_manifest = json.loads(Path(data_manifest(target)).read_text())
+        entries["target_dataset"] = {
+            k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", target)
+        }
+        entries["target_data_sha256"] = target_manifest["arrays"]["sha256"]
     out = Path(phi_dir(pair.key, part))
     out.mkdir(parents=True, exist_ok=True)
     prov = Provenance(f"phi_{part}@{args.key}", entries, {n: c.model_dump() for n, c in config.items()})

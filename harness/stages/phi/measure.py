@@ -25,6 +25,7 @@ from harness.stages.phi.analysis import (
     calibration_rows,
     information_plane,
     measure_scheme,
+    probe_sets,
     seeded_rows,
 )
 from harness.stages.phi.common import checkpoint_name, schemes_arg, start_phi_stage
@@ -61,12 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     make_deterministic(runtime.seed, runtime.deterministic)
     model, arrays = ctx.splits()
     model = model.to(device)
-    seed = mi_cfg.seed
-    pca_inputs = torch.from_numpy(
-        arrays["val"][0][seeded_rows(len(arrays["val"][1]), probe_cfg.pca_samples, seed)]
-    )
-    probe_rows = seeded_rows(len(arrays["test"][1]), probe_cfg.probe_samples, seed + 1)
-    probe_inputs = torch.from_numpy(arrays["test"][0][probe_rows])
+    pca_inputs, probe_rows, probe_inputs = probe_sets(arrays, probe_cfg, mi_cfg.seed)
     schemes = {k: ctx.reg.measurements[k].kwargs for k in ctx.args.schemes}
     probe_labels = arrays["test"][1][probe_rows]
     input_components = None  # X for I(X; T): the inputs' PCA (continuous inputs only)

@@ -1,33 +1,78 @@
-"""Stage ``phi_transfer@<arch>-<dataset>``: transfer Δ from the dataset's task A to its task B.
+"""Stage ``phi_transfer@<arch>-<dataset>``: transfer Δ of one network, and the Φ_pair of its source.
 
-A network is trained on task A with ``phi.train`` (the source); its Φ_pair over the ``layer`` modules is
-measured as in ``phi_measure`` (PCA on task A's validation split, MI on its test split). Then, with the
-``phi.transfer`` budget and the same seed, the source is fine-tuned on task B, and a fresh network is
-trained on task B from scratch: transfer Δ = task-B test accuracy fine-tuned − from scratch. Both tasks
-share one head of max(n_A, n_B) outputs. Datasets without tasks (and graphs, whose class subsets would
-cut edges) are recorded as not applicable.
+Two routes, both with the ``phi.transfer`` budget and ``runtime.seed``; transfer Δ = target test accuracy
+fine-tuned − trained from scratch, the scratch network starting from the fine-tuned one's initialization.
+
+- ``--target`` another dataset (a profile's ``phi.transfer_targets``, e.g. CIFAR-10 → CIFAR-100): the
+  source is ``phi_train``'s network at its last checkpoint; every tensor whose name and shape match the
+  target network's is copied into it (the head, sized for the target's classes, is not). The source's
+  Φ_pair is measured as ``phi_measure`` measures that checkpoint.
+- ``--target`` the pair's own dataset (the default): from its task A to its task B. A network is trained
+  on task A with ``phi.train`` (the source), then fine-tuned on task B; both tasks share one head of
+  max(n_A, n_B) outputs. Datasets without tasks (and graphs, whose class subsets would cut edges) are
+  recorded as not applicable.
+
+The source's Φ_pair is over the ``layer`` modules (PCA on its validation split, MI on its test split).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from harness.pipeline.paths import phi_dir
 from harness.pipeline.provenance import device_description
+from harness.registry.load import Problem, RegistryError, transfer_incompatibility
 from harness.stages.common import cache_root, stage_main, write_json
-from harness.stages.phi.analysis import batched_capture, measure_scheme, seeded_rows
-from harness.stages.phi.common import schemes_arg, start_phi_stage
+from harness.stages.phi.analysis import batched_capture, measure_scheme, probe_sets
+from harness.stages.phi.common import PhiPair, checkpoint_name, schemes_arg, start_phi_stage
 
 STAGE_MODULE = "harness.stages.phi.transfer"
-SECTIONS = ["phi.train", "phi.transfer", "phi.probe", "phi.mutual_information", "runtime", "data"]
+SECTIONS = [
+    "phi.train",
+    "phi.checkpoints",
+    "phi.transfer",
+    "phi.probe",
+    "phi.mutual_information",
+    "runtime",
+    "data",
+]
+
+
+def _args(parser) -> None:
+    schemes_arg(parser)
+    parser.add_argument(
+        "--target", default=None, help="dataset key to transfer to (default: the pair's own, task A → task B)"
+    )
+
+
+def _last_checkpoint(ctx: PhiPair) -> tuple[Path, dict] | None:
+    """(weights, record) of ``phi_train``'s last checkpoint; None when training did not reach it."""
+    trained = json.loads(Path(phi_dir(ctx.pair.key, "train"), "metrics.json").read_text())
+    last = trained["checkpoints"][-1]
+    if last.get("status") == "not reached":
+        return None
+    name = checkpoint_name(last["fraction"])
+    return Path(phi_dir(ctx.pair.key, "train"), "checkpoints", f"{name}.safetensors"), last
 
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    ctx = start_phi_stage(argv, __doc__, "transfer", SECTIONS, schemes_arg)
+    ctx = start_phi_stage(argv, __doc__, "transfer", SECTIONS, _args)
+    target = ctx.args.target or ctx.pair.dataset
+    cross = target != ctx.pair.dataset
+    if cross:
+        why = transfer_incompatibility(ctx.dataset, ctx.reg.datasets[target])
+        if why:
+            raise RegistryError(
+                [Problem("--target", target, None, f"{ctx.pair.dataset!r} → {target!r}: {why}")]
+            )
     tasks = ctx.dataset.tasks
-    if tasks is None or ctx.dataset.modality == "graph":
+    if not cross and (tasks is None or ctx.dataset.modality == "graph"):
         reason = (
             "graph dataset (class subsets would cut edges)"
             if tasks
-            else "the dataset entry declares no tasks"
+            else "the dataset entry declares no tasks and the profile no transfer target"
         )
         write_json(ctx.out / "transfer.json", {"status": "not applicable", "reason": reason})
         ctx.prov.write(ctx.out / "provenance.json")
@@ -40,23 +85,28 @@ def main(argv: list[str] | None = None) -> None:
         ctx.config["phi.mutual_information"],
         ctx.config["runtime"],
     )
-    modules = [STAGE_MODULE, ctx.arch.builder.partition(":")[0], ctx.dataset.loader.partition(":")[0]]
+    loaders = {ctx.dataset.loader, ctx.reg.datasets[target].loader}
+    modules = [
+        STAGE_MODULE,
+        ctx.arch.builder.partition(":")[0],
+        *sorted(r.partition(":")[0] for r in loaders),
+    ]
     run_id = ctx.run_id(modules)
 
     import torch
+    from safetensors.torch import load_file
 
-    from harness.models.build import build_architecture
+    from harness.models.build import build_architecture, load_matching_state
     from harness.training.checkpoint import CheckpointStore
     from harness.training.device import make_deterministic, resolve_device
     from harness.training.loop import Split, Splits, train_classifier
 
     device = resolve_device(runtime.device)
-    head = ctx.dataset.model_copy(update={"num_classes": max(len(tasks.task_a), len(tasks.task_b))})
 
-    def fresh():
+    def fresh(dataset_entry):
         make_deterministic(runtime.seed, runtime.deterministic)
         # every network here has the source's size (phi.train), so the fine-tuned and the scratch one match
-        return build_architecture(ctx.arch, head, source_cfg.size).to(device)
+        return build_architecture(ctx.arch, dataset_entry, source_cfg.size).to(device)
 
     def to_splits(arrays) -> Splits:
         return Splits(
@@ -75,45 +125,83 @@ def main(argv: list[str] | None = None) -> None:
             model.load_state_dict(result.best_state)
         return result
 
-    task_a, task_b = ctx.task_splits("task_a"), ctx.task_splits("task_b")
-    source = fresh()
-    source_result = train(source, task_a, source_cfg, "source")
-    record = {"status": source_result.status, "source_test_accuracy": source_result.test_accuracy}
-    if source_result.status == "ok":
-        val_x, test_x = task_a["val"][0], task_a["test"][0]
-        pca_inputs = torch.from_numpy(val_x[seeded_rows(len(val_x), probe_cfg.pca_samples, mi_cfg.seed)])
-        probe_inputs = torch.from_numpy(
-            test_x[seeded_rows(len(test_x), probe_cfg.probe_samples, mi_cfg.seed + 1)]
-        )
-        capture = batched_capture(source, ctx.reg.measurements[layer].kwargs, probe_cfg.batch_size, device)
-        phi, _, _ = measure_scheme(source, pca_inputs, probe_inputs, capture, probe_cfg, mi_cfg)
-        finetuned = train(source, task_b, transfer_cfg, "finetune")
-        scratch = train(fresh(), task_b, transfer_cfg, "scratch")
-        ok = finetuned.status == scratch.status == "ok"
-        record.update(
-            status="ok" if ok else "diverged",
-            layer_scheme=layer,
-            source_phi_pair=phi["phi"],
-            source_phi_ci=phi["ci"],
-            source_mean_cut_mi=phi["mean_cut_mi"],
-            n_probe=len(probe_inputs),
-            finetune_test_accuracy=finetuned.test_accuracy,
-            scratch_test_accuracy=scratch.test_accuracy,
-            delta=finetuned.test_accuracy - scratch.test_accuracy if ok else None,
-            finetune_status=finetuned.status,
-            scratch_status=scratch.status,
-        )
+    def source_phi(model, arrays) -> dict:
+        pca_inputs, _, probe_inputs = probe_sets(arrays, probe_cfg, mi_cfg.seed)
+        capture = batched_capture(model, ctx.reg.measurements[layer].kwargs, probe_cfg.batch_size, device)
+        phi, _, _ = measure_scheme(model, pca_inputs, probe_inputs, capture, probe_cfg, mi_cfg)
+        return {
+            "layer_scheme": layer,
+            "source_phi_pair": phi["phi"],
+            "source_phi_ci": phi["ci"],
+            "source_mean_cut_mi": phi["mean_cut_mi"],
+            "n_probe": len(probe_inputs),
+        }
+
+    if cross:
+        target_entry = ctx.reg.datasets[target]
+        source, source_arrays = ctx.splits()  # the network phi_train trained, and its data
+        target_arrays = ctx.other_dataset_splits(target)
+        sizes = {"source": source_arrays, "target": target_arrays}
+        route = f"{ctx.pair.dataset} → {target}"
+        checkpoint = _last_checkpoint(ctx)
+        record = {"route": route, "source": ctx.pair.dataset, "target": target}
+        if checkpoint is None:
+            record.update(status="diverged", reason="phi_train did not reach its last checkpoint")
+        else:
+            weights, last = checkpoint
+            state = load_file(str(weights))
+            source.load_state_dict(state)
+            source.to(device)
+            record.update(
+                source_checkpoint=last["fraction"],
+                source_test_accuracy=last["test_accuracy"],
+                **source_phi(source, source_arrays),
+            )
+            finetune_init = fresh(target_entry)
+            copied, kept = load_matching_state(finetune_init, state)
+            record.update(copied_tensors=len(copied), reinitialized=kept)
+            finetuned = train(finetune_init, target_arrays, transfer_cfg, "finetune")
+            scratch = train(fresh(target_entry), target_arrays, transfer_cfg, "scratch")
+            record.update(_outcome(finetuned, scratch))
+    else:
+        task_a, task_b = ctx.task_splits("task_a"), ctx.task_splits("task_b")
+        sizes = {"task_a": task_a, "task_b": task_b}
+        head = ctx.dataset.model_copy(update={"num_classes": max(len(tasks.task_a), len(tasks.task_b))})
+        source = fresh(head)
+        source_result = train(source, task_a, source_cfg, "source")
+        record = {
+            "route": "task A → task B",
+            "source": ctx.pair.dataset,
+            "target": ctx.pair.dataset,
+            "status": source_result.status,
+            "source_test_accuracy": source_result.test_accuracy,
+        }
+        if source_result.status == "ok":
+            record.update(source_phi(source, task_a))
+            finetuned = train(source, task_b, transfer_cfg, "finetune")
+            scratch = train(fresh(head), task_b, transfer_cfg, "scratch")
+            record.update(_outcome(finetuned, scratch))
     write_json(ctx.out / "transfer.json", record)
     ctx.prov.add(
         run_id=run_id,
         device=device_description(device),
         seed=runtime.seed,
-        task_sizes={
-            t: {n: len(y) for n, (_, y) in s.items()} for t, s in (("task_a", task_a), ("task_b", task_b))
-        },
+        split_sizes={t: {n: len(y) for n, (_, y) in s.items()} for t, s in sizes.items()},
     )
     ctx.prov.write(ctx.out / "provenance.json")
-    print(f"phi_transfer@{ctx.pair.key}: {record['status']}; Δ = {record.get('delta')}")
+    print(f"phi_transfer@{ctx.pair.key} ({record['route']}): {record['status']}; Δ = {record.get('delta')}")
+
+
+def _outcome(finetuned, scratch) -> dict:
+    ok = finetuned.status == scratch.status == "ok"
+    return {
+        "status": "ok" if ok else "diverged",
+        "finetune_test_accuracy": finetuned.test_accuracy,
+        "scratch_test_accuracy": scratch.test_accuracy,
+        "delta": finetuned.test_accuracy - scratch.test_accuracy if ok else None,
+        "finetune_status": finetuned.status,
+        "scratch_status": scratch.status,
+    }
 
 
 if __name__ == "__main__":
