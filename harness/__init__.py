@@ -60,6 +60,11 @@ _EXPORTS: dict[str, str] = {
     "gaussian_mip": "harness.measurements.integration",
     "pairwise_phi": "harness.measurements.integration",
     "lz76": "harness.measurements.complexity",
+    # GENESIS: memorization capacity, power laws
+    "memorization_capacity": "harness.measurements.capacity",
+    "label_mutual_information": "harness.measurements.capacity",
+    "fit_power_law": "harness.statistics.power_law",
+    "compare_laws": "harness.statistics.power_law",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,6 +6,7 @@ so ``dvc exp run -S train.lr=0.01`` re-runs only the stages that read ``train``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -308,9 +309,64 @@ class PhiConfig(_Section):
     pci: PciConfig
     robustness: RobustnessConfig
     transfer: TrainConfig
-    """Fine-tuning on a dataset's task B, from the task-A network (trained with ``phi.train``) and from
-    scratch, with this same budget: transfer Δ = test accuracy fine-tuned − from scratch."""
+    """Fine-tuning on the transfer target (a dataset's task B, or the profile's target dataset), from the
+    source network and from scratch, with this same budget: Δ = test accuracy fine-tuned − from scratch."""
     statistics: PhiStatisticsConfig
+
+
+class Optimizers(RootModel[dict[str, TrainConfig]]):
+    """Named training budgets (e.g. ``sgd``, ``adam``); every capacity search runs once with each."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _named(self) -> Optimizers:
+        bad = [k for k in self.root if not re.fullmatch(r"[a-z0-9_]+", k)]
+        if not self.root or bad:
+            raise ValueError(f"expected at least one budget named by [a-z0-9_]+; got {list(self.root)}")
+        return self
+
+
+class SearchConfig(_Section):
+    """The capacity search: doubling from ``n_min`` (capped at ``n_max``), then bisection."""
+
+    n_min: int = Field(ge=1)
+    """Smallest number of samples tried (the search's first training)."""
+    n_max: int = Field(ge=1)
+    """Largest number of samples tried (at most the dataset's size); a network that fits it is censored."""
+    precision: int = Field(ge=1)
+    """Bisection stops when the bracket [fits, does not fit] is at most this many samples wide."""
+    seeds: list[int] = Field(min_length=1)
+    """One search per seed: it draws the labels, the samples' order and the initialization."""
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchConfig:
+        if self.n_min > self.n_max:
+            raise ValueError(f"expected n_min <= n_max; got {self.n_min} > {self.n_max}")
+        return self
+
+
+class GenesisStatisticsConfig(_Section):
+    """Experiment 3 fits across architectures."""
+
+    n_boot: int = Field(default=1000, ge=10)
+    """Bootstrap resamples (points for exponents, seeds for the depth sweep, (ĉ, β̂) for A_eff)."""
+    seed: int = 0
+    """Seed of every bootstrap."""
+    level: float = Field(default=0.95, gt=0, lt=1)
+    """Confidence level of the intervals."""
+    saturation_slope: float = Field(default=0.2, gt=0)
+    """Depth sweep: s such that a slope of ln capacity vs ln depth whose whole interval lies in (−s, s)
+    means saturation (area law), above s growth (volume law), below −s decline (an optimization limit)."""
+
+
+class GenesisConfig(_Section):
+    """Experiment 3 (GENESIS): memorization capacity against volume and boundary parameter counts."""
+
+    optimizers: Optimizers
+    """Training budget of one memorization run per optimizer; training stops at 100% training accuracy."""
+    search: SearchConfig
+    statistics: GenesisStatisticsConfig
 
 
 class SurveyParams(_Section):
@@ -322,6 +378,7 @@ class SurveyParams(_Section):
     train: TrainConfig
     persist: PersistConfig
     phi: PhiConfig
+    genesis: GenesisConfig
     report: ReportSection
 
 
@@ -332,7 +389,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
 SECTIONS.update(
     {
         f"{section}.{name}": field.annotation  # type: ignore[misc]
-        for section, config in (("persist", PersistConfig), ("phi", PhiConfig))
+        for section, config in (("persist", PersistConfig), ("phi", PhiConfig), ("genesis", GenesisConfig))
         for name, field in config.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
     }

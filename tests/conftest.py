@@ -77,3 +77,25 @@ def copy_repo(dst: Path) -> Path:
     from harness.pipeline.workspace import copy_working_tree
 
     return copy_working_tree(REPO, dst, env={**os.environ, **GIT_IDENTITY})
+
+
+def kill_repro_when(repo: Path, stage: str, cache: Path, ready, timeout: float = 180.0) -> None:
+    """Run ``dvc repro stage`` (harness cache at ``cache``) and SIGKILL its whole process group as soon as
+    ``ready()`` is true (polled every 50 ms), or after ``timeout`` seconds."""
+    import signal
+    import time
+
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "HARNESS_CACHE_DIR": str(cache)}
+    proc = subprocess.Popen(
+        ["dvc", "repro", stage],
+        cwd=repo,
+        start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready():
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

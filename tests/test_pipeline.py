@@ -80,6 +80,9 @@ def test_micro_survey_end_to_end(micro_repo: Path):
             "phi_measure@mlp_2-blobs",
             "phi_transfer@mlp_2-blobs",
             "phi_statistics",
+            "data@gaussian_inputs",
+            *(f"genesis_capacity@mlp_d{d}_w256-gaussian_inputs" for d in (1, 2, 4)),
+            "genesis_statistics",
             "report",
         ]
     )
@@ -100,7 +103,7 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert stats["scopes"]["digits"]["loao"]["note"].startswith("LOAO needs at least 3 architectures")
     assert "LOAO (digits): LOAO needs at least 3" in page
     seen = render_in_chromium(repo / "reports" / "index.html", micro_repo.parent)
-    assert seen["sections"] == ["training", "persist", "phi"] and seen["images"]
+    assert seen["sections"] == ["training", "persist", "phi", "genesis"] and seen["images"]
     measures = json.loads(
         (repo / "results" / "phi" / "mlp_2-blobs" / "measure" / "measures.json").read_text()
     )
@@ -170,7 +173,8 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert sorted(ran_stages(run(["dvc", "repro"], repo))) == [
         "check",
         "data@blobs_six",
-        "persist_statistics",  # reads the profile entry (its pairs)
+        "genesis_statistics",  # the statistics stages read the profile entry (their pairs)
+        "persist_statistics",
         "phi_statistics",
         "phi_transfer@mlp_2-blobs",
         "report",
@@ -265,6 +269,11 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
         "phi.measure": ("phi_measure@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
         "phi.transfer": ("phi_transfer@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
         "phi.statistics": ("phi_statistics", []),
+        "genesis.capacity": (
+            "genesis_capacity@mlp_d1_w256-gaussian_inputs",
+            ["mlp_d1_w256-gaussian_inputs"],
+        ),
+        "genesis.statistics": ("genesis_statistics", []),
     }
     for kind, (stage, args) in commands.items():
         record = tmp_path / f"{kind}.json"

@@ -16,6 +16,14 @@ def load_digits() -> ArrayDataset:
     return ArrayDataset(images, bunch.target.astype(np.int64))
 
 
+def make_gaussian_inputs(n_samples: int, n_features: int, num_classes: int, seed: int) -> ArrayDataset:
+    """Standard-normal inputs x ~ N(0, I_d) with labels drawn uniformly from ``num_classes`` (independent
+    of x): nothing to learn, everything to memorize. Deterministic given ``seed``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_samples, n_features)).astype(np.float32)
+    return ArrayDataset(x, rng.integers(0, num_classes, n_samples).astype(np.int64))
+
+
 def make_gaussian_blobs(
     n_samples: int, n_features: int, centers: int, cluster_std: float, random_state: int
 ) -> ArrayDataset:

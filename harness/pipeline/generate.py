@@ -21,16 +21,25 @@ from harness.params import SurveyParams
 from harness.pipeline.deps import code_ref_module, module_closure
 from harness.pipeline.paths import (
     CHECK_OUT,
+    GENESIS_STATISTICS,
     PERSIST_STATISTICS,
     PHI_STATISTICS,
     REPORTS,
     data_dir,
     data_manifest,
+    genesis_dir,
     persist_dir,
     phi_dir,
     train_dir,
 )
-from harness.pipeline.selection import Run, persist_pairs, phi_pairs, phi_transfer_targets, train_pairs
+from harness.pipeline.selection import (
+    Run,
+    genesis_pairs,
+    persist_pairs,
+    phi_pairs,
+    phi_transfer_targets,
+    train_pairs,
+)
 from harness.registry.load import Registries
 from harness.registry.schema import REGISTRY_FILES
 
@@ -86,13 +95,19 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
     stages["check"] = {
         "cmd": "python -m harness.stages.check",
         "deps": registry_files + check_code,
-        "params": ["survey", "data", "runtime", "train", "persist", "phi", "report"],
+        "params": ["survey", "data", "runtime", "train", "persist", "phi", "genesis", "report"],
         "outs": [{CHECK_OUT: {"cache": False}}],  # constant content: re-running it re-runs nothing
     }
 
     datasets = list(
         dict.fromkeys(
-            [p.dataset for p in pairs + persist_pairs(reg, profile) + phi_pairs(reg, profile)]
+            [
+                p.dataset
+                for p in pairs
+                + persist_pairs(reg, profile)
+                + phi_pairs(reg, profile)
+                + genesis_pairs(reg, profile)
+            ]
             + list(phi_transfer_targets(reg, profile).values())
         )
     )
@@ -167,6 +182,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
 
     stages.update(_persist_stages(reg, params, repo))
     stages.update(_phi_stages(reg, params, repo))
+    stages.update(_genesis_stages(reg, params, repo))
 
     report_code = sorted(module_closure(["harness.stages.report"], repo))
     persist_keys = [p.key for p in persist_pairs(reg, profile)]
@@ -186,10 +202,11 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             *([f"{PERSIST_STATISTICS}/statistics.json"] if persist_keys else []),
             *(phi_dir(p.key, part) for p in phi_keys for part in ("measure", "transfer")),
             *([f"{PHI_STATISTICS}/statistics.json"] if phi_keys else []),
+            *([f"{GENESIS_STATISTICS}/statistics.json"] if genesis_pairs(reg, profile) else []),
             *registry_files,
             *report_code,
         ],
-        "params": ["survey", "persist", "phi", "report"],
+        "params": ["survey", "persist", "phi", "genesis", "report"],
         "outs": [
             f"{REPORTS}/index.html",
             f"{REPORTS}/figures",
@@ -238,6 +255,25 @@ def _entry_items(
     for item in items.values():
         item["code"] = _pad(item["code"] or [sorted(common)[0]], width)
     return items, width
+
+
+def _statistics_stage(
+    module: str, deps: list[str], section: str, out: str, profile: str, repo: Path, extra_params=()
+) -> dict[str, Any]:
+    """A survey-level statistics stage: it reads ``deps`` (the pairs' outputs), its params ``section`` and
+    the profile's registry entry (its pairs), and writes ``statistics.json``, provenance and DVC metrics."""
+    return {
+        "cmd": f"python -m {module}",
+        "deps": [*deps, *sorted(module_closure([module], repo))],
+        "params": [
+            "survey",
+            section,
+            {_registry_file("profiles"): [f"profiles.{profile}"]},
+            *extra_params,
+        ],
+        "outs": [f"{out}/statistics.json", f"{out}/provenance.json"],
+        "metrics": [f"{out}/summary.json"],
+    }
 
 
 def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, Any]:
@@ -299,22 +335,16 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
             for e in reg.lineage("architectures", a)
         }
     )
-    stages["persist_statistics"] = {
-        "cmd": f"python -m {module}",
-        "deps": [
-            *(f"{persist_dir(p.key, 'metrics')}/metrics.json" for p in pairs),
-            *sorted(module_closure([module], repo)),
-        ],
-        # the registry entries it reads: the profile (its pairs) and the ladder's widths
-        "params": [
-            "survey",
-            "persist.statistics",
-            {_registry_file("profiles"): [f"profiles.{params.survey.profile}"]},
-            {_registry_file("architectures"): [f"architectures.{a}" for a in ladder] or ["architectures"]},
-        ],
-        "outs": [f"{PERSIST_STATISTICS}/statistics.json", f"{PERSIST_STATISTICS}/provenance.json"],
-        "metrics": [f"{PERSIST_STATISTICS}/summary.json"],
-    }
+    # the registry entries it reads: the profile (its pairs) and the ladder's widths
+    stages["persist_statistics"] = _statistics_stage(
+        module,
+        [f"{persist_dir(p.key, 'metrics')}/metrics.json" for p in pairs],
+        "persist.statistics",
+        PERSIST_STATISTICS,
+        params.survey.profile,
+        repo,
+        [{_registry_file("architectures"): [f"architectures.{a}" for a in ladder] or ["architectures"]}],
+    )
     return stages
 
 
@@ -377,20 +407,56 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
             },
         }
     module = "harness.stages.phi.statistics"
-    stages["phi_statistics"] = {
-        "cmd": f"python -m {module}",
-        "deps": [
-            *(phi_dir(p.key, part) for p in pairs for part in ("measure", "transfer")),
-            *sorted(module_closure([module], repo)),
-        ],
-        "params": [
-            "survey",
-            "phi.statistics",
-            {_registry_file("profiles"): [f"profiles.{params.survey.profile}"]},
-        ],
-        "outs": [f"{PHI_STATISTICS}/statistics.json", f"{PHI_STATISTICS}/provenance.json"],
-        "metrics": [f"{PHI_STATISTICS}/summary.json"],
+    stages["phi_statistics"] = _statistics_stage(
+        module,
+        [phi_dir(p.key, part) for p in pairs for part in ("measure", "transfer")],
+        "phi.statistics",
+        PHI_STATISTICS,
+        params.survey.profile,
+        repo,
+    )
+    return stages
+
+
+def _genesis_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, Any]:
+    """``genesis_capacity@<arch>-<dataset>`` for every GENESIS pair, and ``genesis_statistics``."""
+    pairs = genesis_pairs(reg, params.survey.profile)
+    if not pairs:
+        return {}
+    module = "harness.stages.genesis.capacity"
+    common = set(module_closure([module], repo))
+    items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
+    stages: dict[str, Any] = {
+        "genesis_capacity": {
+            "foreach": items,
+            "do": {
+                "cmd": f"python -m {module} ${{key}}",
+                "deps": [
+                    CHECK_OUT,
+                    data_manifest("${item.dataset}"),
+                    *sorted(common),
+                    *[f"${{item.code[{i}]}}" for i in range(width)],
+                ],
+                "params": [
+                    *({k: v} for k, v in _entry_params().items()),
+                    "data",
+                    "runtime",
+                    "genesis.optimizers",
+                    "genesis.search",
+                ],
+                "outs": [genesis_dir("${key}")],
+            },
+        }
     }
+    module = "harness.stages.genesis.statistics"
+    stages["genesis_statistics"] = _statistics_stage(
+        module,
+        [f"{genesis_dir(p.key)}/capacity.json" for p in pairs],
+        "genesis.statistics",
+        GENESIS_STATISTICS,
+        params.survey.profile,
+        repo,
+    )
     return stages
 
 

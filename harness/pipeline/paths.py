@@ -32,9 +32,18 @@ PERSIST_STATISTICS = f"{RESULTS}/persist_statistics"
 
 
 def phi_dir(key: str, part: str) -> str:
-    """Outputs of the PHI stage ``part`` (train, measure) of pair ``key`` (``mlp_2-digits``)."""
+    """Outputs of the PHI stage ``part`` (train, measure, transfer) of pair ``key`` (``mlp_2-digits``)."""
     return f"{RESULTS}/phi/{key}/{part}"
 
 
 PHI_STATISTICS = f"{RESULTS}/phi_statistics"
 """Outputs of ``phi_statistics`` (the survey-level Experiment 2 statistics)."""
+
+
+def genesis_dir(key: str) -> str:
+    """Outputs of ``genesis_capacity`` of pair ``key`` (``mlp_d4_w256-gaussian_inputs``)."""
+    return f"{RESULTS}/genesis/{key}"
+
+
+GENESIS_STATISTICS = f"{RESULTS}/genesis_statistics"
+"""Outputs of ``genesis_statistics`` (the survey-level Experiment 3 fits and verdicts)."""

@@ -80,6 +80,12 @@ def phi_pairs(reg: Registries, profile: str) -> list[Pair]:
     return [] if sel is None else _pairs(reg, sel)
 
 
+def genesis_pairs(reg: Registries, profile: str) -> list[Pair]:
+    """(architecture, dataset) pairs of the profile's ``genesis`` selection (none when it has none)."""
+    sel = _profile(reg, profile).genesis
+    return [] if sel is None else _pairs(reg, sel)
+
+
 def phi_transfer_targets(reg: Registries, profile: str) -> dict[str, str]:
     """Each PHI dataset → the dataset ``phi_transfer`` fine-tunes on (itself: its task A → task B)."""
     sel = _profile(reg, profile).phi

@@ -473,7 +473,7 @@ def _check_profiles(
         if profile.phi is not None:
             _check_phi_schemes(pfile, name, profile.phi.measurements, measurements, problems)
             _check_phi_transfer_targets(pfile, name, profile.phi, datasets, raw["datasets"], problems)
-        for stage in ("train", "persist", "phi"):
+        for stage in ("train", "persist", "phi", "genesis"):
             sel = getattr(profile, stage)
             if sel is None:
                 continue

@@ -189,6 +189,9 @@ class SurveyProfile(StrictModel):
     phi: PhiSelection | None = None
     """Experiment 2 (PHI): training with checkpoints and the integrated-information measures over these
     pairs; its ``measurements`` are the partition schemes (``function`` in harness.measurements.modules)."""
+    genesis: Selection | None = None
+    """Experiment 3 (GENESIS): a memorization-capacity search over these pairs (the dataset's inputs with
+    labels redrawn per seed), once per ``genesis.optimizers`` budget and ``genesis.search.seeds`` entry."""
     params: dict[str, Any]
     """The complete params.yaml this profile writes (validated against ``harness.params``)."""
 

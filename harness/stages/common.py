@@ -14,7 +14,8 @@ from typing import Any
 from harness.data.errors import MissingDataError
 from harness.params import ParamsError
 from harness.pipeline.deps import module_closure
-from harness.registry.load import RegistryError
+from harness.pipeline.paths import data_manifest
+from harness.registry.load import Problem, Registries, RegistryError, load_registries
 
 MISSING_ENTRY = "no such entry (dvc.yaml may be out of date with the registries: run `harness sync`)"
 EXPECTED_ERRORS = (RegistryError, ParamsError, MissingDataError)
@@ -58,3 +59,31 @@ def write_json(path: str | Path, payload: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def dataset_hashes(reg: Registries, dataset: str) -> dict[str, Any]:
+    """A dataset's entry hashes (its lineage) and the content hash of its arrays (from ``data``)."""
+    manifest = json.loads(Path(data_manifest(dataset)).read_text())
+    return {
+        "entries": {k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", dataset)},
+        "sha256": manifest["arrays"]["sha256"],
+    }
+
+
+def checked_pair(
+    arch: str, dataset: str, also: set[tuple[str, str]] | frozenset = frozenset()
+) -> tuple[Registries, dict[str, Any]]:
+    """Load the registries with the pair's entries (and ``also``: (registry, key) pairs) checked, before
+    any work. Returns (registries, entries): the architecture's and dataset's lineage hashes and the
+    dataset's content hash, the part of a cache key every (architecture, dataset) stage shares."""
+    wanted = {("architectures", arch), ("datasets", dataset)} | set(also)
+    reg = load_registries(check_code=wanted)
+    for registry, key in sorted(wanted):
+        if key not in getattr(reg, registry):
+            raise RegistryError([Problem(f"registry/{registry}.yaml", key, None, MISSING_ENTRY)])
+    data = dataset_hashes(reg, dataset)
+    return reg, {
+        "architecture": {k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", arch)},
+        "dataset": data["entries"],
+        "data_sha256": data["sha256"],
+    }

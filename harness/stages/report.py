@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from harness.params import read_section
-from harness.pipeline.paths import PERSIST_STATISTICS, PHI_STATISTICS, REPORTS, train_dir
+from harness.pipeline.paths import GENESIS_STATISTICS, PERSIST_STATISTICS, PHI_STATISTICS, REPORTS, train_dir
 from harness.pipeline.provenance import Provenance
-from harness.pipeline.selection import persist_pairs, phi_pairs, train_pairs
+from harness.pipeline.selection import genesis_pairs, persist_pairs, phi_pairs, train_pairs
 from harness.registry.load import load_registries
 from harness.stages.common import stage_main
 
@@ -20,6 +20,7 @@ from harness.stages.common import stage_main
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(description=__doc__).parse_args(argv)
     from harness.report.page import render_page, write_table
+    from harness.report.sections.genesis import genesis_section
     from harness.report.sections.persist import persist_section
     from harness.report.sections.phi import phi_section
     from harness.report.sections.training import training_section
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     prov = Provenance(
         "report",
         {},
-        {s: read_section(s).model_dump() for s in ("survey", "report", "persist", "phi")},
+        {s: read_section(s).model_dump() for s in ("survey", "report", "persist", "phi", "genesis")},
     )
     pairs = train_pairs(reg, survey.profile)
     out = Path(REPORTS)
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     if phi_runs:
         statistics = json.loads((Path(PHI_STATISTICS) / "statistics.json").read_text())
         sections.append(phi_section(phi_runs, out / "figures", statistics, phi))
+    genesis_runs = genesis_pairs(reg, survey.profile)
+    if genesis_runs:
+        statistics = json.loads((Path(GENESIS_STATISTICS) / "statistics.json").read_text())
+        sections.append(genesis_section(out / "figures", statistics))
     for s in sections:
         for t in s.tables:
             write_table(t, out / "tables")
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         "training runs": len(pairs),
         **({"PERSIST pairs": len(persist_runs)} if persist_runs else {}),
         **({"PHI pairs": len(phi_runs)} if phi_runs else {}),
+        **({"GENESIS pairs": len(genesis_runs)} if genesis_runs else {}),
     }
     (out / "index.html").write_text(render_page(report.title, header, sections))
     prov.write(out / "provenance.json")

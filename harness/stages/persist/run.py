@@ -20,13 +20,13 @@ from harness.data.adapt import adapt_inputs
 from harness.data.arrays import class_subset, split_dataset
 from harness.data.load import load_dataset
 from harness.params import read_section
-from harness.pipeline.paths import data_manifest, persist_dir
+from harness.pipeline.paths import persist_dir
 from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import Run, parse_run
 from harness.registry.adaptation import plan_adaptation
-from harness.registry.load import Problem, Registries, RegistryError, load_registries
+from harness.registry.load import Problem, Registries, RegistryError
 from harness.registry.schema import ArchitectureEntry, DatasetEntry
-from harness.stages.common import MISSING_ENTRY, code_version, stable_hash, write_json
+from harness.stages.common import checked_pair, code_version, stable_hash, write_json
 
 
 @dataclass
@@ -59,25 +59,13 @@ class PersistRun:
 def open_run(key: str) -> PersistRun:
     """Validate the run's entries (one clear error before any work) and read the shared params."""
     run = parse_run(key)
-    wanted = {("architectures", run.arch), ("datasets", run.dataset)}
-    reg = load_registries(check_code=wanted)
-    for registry, k in wanted:
-        if k not in getattr(reg, registry):
-            raise RegistryError([Problem(f"registry/{registry}.yaml", k, None, MISSING_ENTRY)])
+    reg, entries = checked_pair(run.arch, run.dataset)
     ds = reg.datasets[run.dataset]
     if ds.tasks is None:
         raise RegistryError(
             [Problem("registry/datasets.yaml", run.dataset, "tasks", "expected {task_a, task_b} for PERSIST")]
         )
-    manifest = json.loads(Path(data_manifest(run.dataset)).read_text())
-    entries = {
-        "architecture": {
-            k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", run.arch)
-        },
-        "dataset": {k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", run.dataset)},
-        "data_sha256": manifest["arrays"]["sha256"],
-        "seed": run.seed,
-    }
+    entries["seed"] = run.seed
     data_root, runtime = read_section("data").root, read_section("runtime")
     return PersistRun(run, reg, reg.architectures[run.arch], ds, data_root, runtime.seed, entries)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,13 @@ from harness.data.adapt import adapt_inputs
 from harness.data.arrays import class_subset, split_dataset
 from harness.data.load import load_dataset
 from harness.params import read_section
-from harness.pipeline.paths import data_manifest, phi_dir
+from harness.pipeline.paths import phi_dir
 from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import Pair, parse_pair
 from harness.registry.adaptation import plan_adaptation
-from harness.registry.load import Problem, Registries, RegistryError, load_registries
+from harness.registry.load import Registries
 from harness.registry.schema import ArchitectureEntry, DatasetEntry
-from harness.stages.common import MISSING_ENTRY, code_version, stable_hash
+from harness.stages.common import checked_pair, code_version, dataset_hashes, stable_hash
 
 
 @dataclass
@@ -106,31 +105,15 @@ def start_phi_stage(
         extra_args(parser)
     args = parser.parse_args(argv)
     pair = parse_pair(args.key)
-    wanted = {("architectures", pair.arch), ("datasets", pair.dataset)}
-    wanted |= {("measurements", m) for m in getattr(args, "schemes", [])}
+    also = {("measurements", m) for m in getattr(args, "schemes", [])}
     target = getattr(args, "target", None)
     if target:
-        wanted.add(("datasets", target))
-    reg = load_registries(check_code=wanted)
-    for registry, key in wanted:
-        if key not in getattr(reg, registry):
-            raise RegistryError([Problem(f"registry/{registry}.yaml", key, None, MISSING_ENTRY)])
+        also.add(("datasets", target))
+    reg, entries = checked_pair(pair.arch, pair.dataset, also)
     config = {name: read_section(name) for name in sections}
-    manifest = json.loads(Path(data_manifest(pair.dataset)).read_text())
-    entries = {
-        "architecture": {
-            k: reg.entry_hash("architectures", k) for k in reg.lineage("architectures", pair.arch)
-        },
-        "dataset": {k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", pair.dataset)},
-        "measurements": {m: reg.entry_hash("measurements", m) for m in getattr(args, "schemes", [])},
-        "data_sha256": manifest["arrays"]["sha256"],
-    }
+    entries["measurements"] = {m: reg.entry_hash("measurements", m) for m in getattr(args, "schemes", [])}
     if target and target != pair.dataset:
-        target_manifest = json.loads(Path(data_manifest(target)).read_text())
-        entries["target_dataset"] = {
-            k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", target)
-        }
-        entries["target_data_sha256"] = target_manifest["arrays"]["sha256"]
+        entries["target"] = dataset_hashes(reg, target)
     out = Path(phi_dir(pair.key, part))
     out.mkdir(parents=True, exist_ok=True)
     prov = Provenance(f"phi_{part}@{args.key}", entries, {n: c.model_dump() for n, c in config.items()})

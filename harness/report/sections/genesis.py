@@ -1,0 +1,184 @@
+"""Experiment 3 (GENESIS) report section: capacity vs volume and boundary, from ``genesis_statistics``."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.report.page import Section, Table, pyplot
+
+COUNT_LABELS = {
+    "V": "volume V (all parameters)",
+    "A1": "boundary A1 (input/output layers)",
+    "A2": "A2 (connection weights)",
+}
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def law_figure(rows: list[dict[str, Any]], laws: dict[str, Any], path: Path, title: str) -> bool:
+    """Capacity (bits) against V, A1 and A2 on log–log axes, each with its fitted line and numbers."""
+    points = [r for r in rows if r["usable"]]
+    if len(points) < 3 or "fits" not in laws:
+        return False
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), squeeze=False)
+    y = np.array([r["bits"] for r in points])
+    for ax, count in zip(axes[0], ("V", "A1", "A2"), strict=True):
+        x = np.array([r[count] for r in points], dtype=float)
+        ax.loglog(x, y, "o")
+        fit = laws["fits"][count]
+        if "error" not in fit:
+            grid = np.geomspace(x.min(), x.max(), 50)
+            ax.loglog(grid, fit["prefactor"] * grid ** fit["exponent"], "-")
+            ci = fit["ci"]
+            others = [v for k, v in laws["collinearity"].items() if count in k.split("~")]
+            ax.set_title(
+                f"{count}: exponent {fit['exponent']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]\n"
+                f"R² {fit['r2']:.2f}, BIC {fit['bic']:.1f}, |r_log| {max(abs(v) for v in others):.2f}",
+                fontsize=9,
+            )
+        ax.set_xlabel(COUNT_LABELS[count])
+        ax.set_ylabel("capacity C = N·log2 K (bits)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def depth_figure(sweeps: list[dict[str, Any]], path: Path) -> bool:
+    if not sweeps:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for s in sweeps:
+        ax.plot(s["depths"], s["n_max_median"], "o-", label=f"width {s['width']}: {s['verdict']}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("depth (hidden layers), constant width: A1 constant")
+    ax.set_ylabel("N_max (median over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
+    section = Section("Experiment 3 — GENESIS: memorization capacity vs volume and boundary", "genesis")
+    section.paragraphs.append(
+        "Capacity is the largest number N of randomly labelled samples a network fits to 100% training "
+        "accuracy within its budget (doubling, then bisection; median over seeds, range beside it), reported "
+        "as C = N·log2 K bits. One point per architecture in every fit; a capacity censored at the "
+        "search's bounds is left out of the fits and listed. " + html.escape(statistics["plan_quantity_note"])
+    )
+    anchors = "; ".join(
+        f"{a['bits_per_parameter']} bits/parameter for {a['models']} ({a['source']}; {a['definition']})"
+        for a in statistics["literature"]
+    )
+    for name, o in statistics["optimizers"].items():
+        rows = o["rows"]
+        section.tables.append(
+            Table(
+                f"genesis_capacity_{name}",
+                [
+                    "architecture",
+                    "family",
+                    "V",
+                    "A1",
+                    "A2",
+                    "n_max_median",
+                    "n_max_range",
+                    "statuses",
+                    "bits",
+                    "bits_per_parameter",
+                    "plan_bits",
+                    "stored_label_bits",
+                    "trainings",
+                ],
+                rows,
+                f"Capacity with the {name} budget (n = {len(rows)} architectures; "
+                f"{len(o['censored'])} censored or below range: {', '.join(o['censored']) or 'none'})",
+            )
+        )
+        laws = o["laws"]
+        text = f"<b>{html.escape(name)}</b> — power laws (n = {laws['n']}): {html.escape(laws['verdict'])}."
+        if "fits" in laws:
+            parts = []
+            for count, fit in laws["fits"].items():
+                if "error" in fit:
+                    parts.append(f"{count}: {html.escape(fit['error'])}")
+                else:
+                    parts.append(
+                        f"C ~ {count}^{fit['exponent']:.2f} [{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}] "
+                        f"(R² {fit['r2']:.2f}, BIC {fit['bic']:.1f})"
+                    )
+            col = ", ".join(f"{k} {v:.2f}" for k, v in laws["collinearity"].items())
+            text += " " + "; ".join(parts) + f". Correlation of the logs: {col}."
+        text += (
+            " With one response and two parameters per law, ΔBIC = n·ln((1 − R²₁)/(1 − R²₂)): it ranks the "
+            "laws as R² does and is no independent evidence."
+        )
+        stored = o["stored_label_laws"]
+        text += (
+            f" Stored label information (max over trained N of N·I(labels; predictions), Miller–Madow): "
+            f"{html.escape(stored['verdict'])}"
+        )
+        if "fits" in stored and "error" not in stored["fits"]["V"]:
+            text += f"; its V exponent {stored['fits']['V']['exponent']:.2f}"
+        text += (
+            f". Median bits per parameter {_fmt(o['bits_per_parameter_median'])}; literature anchors "
+            f"(other definitions): {html.escape(anchors)}."
+        )
+        section.paragraphs.append(text)
+        fig = f"genesis_laws_{name}.png"
+        if law_figure(rows, laws, figures / fig, f"capacity vs volume and boundary ({name})"):
+            section.figures.append((fig, f"Capacity vs V, A1, A2 ({name}), fitted power laws"))
+        for s in o["depth_sweeps"]:
+            ci = s.get("ci")
+            section.paragraphs.append(
+                f"Depth sweep at constant width {s['width']} ({name}; {', '.join(s['architectures'])}): "
+                f"slope of ln N_max vs ln depth {_fmt(s.get('slope'))}"
+                + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+                + f" → {html.escape(s['verdict'])} (rule: the whole interval below "
+                f"{s.get('saturation_slope')} is saturation, above it growth)."
+            )
+        fig = f"genesis_depth_{name}.png"
+        if depth_figure(o["depth_sweeps"], figures / fig):
+            section.figures.append((fig, f"Capacity vs depth at constant width ({name})"))
+        if o["twins"]:
+            section.tables.append(
+                Table(
+                    f"genesis_twins_{name}",
+                    ["residual", "plain", "n_max_residual", "n_max_plain", "delta", "ratio"],
+                    o["twins"],
+                    f"Residual vs plain twins ({name}; n = {len(o['twins'])} pairs)",
+                )
+            )
+        tr = o["transformers"]
+        if tr["effective_boundary"]:
+            section.tables.append(
+                Table(
+                    f"genesis_effective_boundary_{name}",
+                    ["architecture", "V", "A1", "a_eff", "ci", "extrapolated"],
+                    [e for e in tr["effective_boundary"] if "error" not in e],
+                    f"Transformers' effective boundary A_eff = (C/ĉ)^(1/β̂) from the non-transformer A1 law ({name})",
+                )
+            )
+    exps = statistics["exponents_by_optimizer"]
+    if len(exps) > 1:
+        section.tables.append(
+            Table(
+                "genesis_exponents_by_optimizer",
+                ["optimizer", "count", "exponent", "ci", "r2"],
+                [{"optimizer": o, "count": c, **v} for o, by in exps.items() for c, v in by.items()],
+                "Exponents of every law by optimizer (same architectures)",
+            )
+        )
+    return section

@@ -1,0 +1,1 @@
+"""Experiment 3 (GENESIS) stages: memorization-capacity searches and the survey fits."""

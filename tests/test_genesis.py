@@ -1,0 +1,196 @@
+"""GENESIS: the capacity search, power-law fits and their verdicts, the label-information plug-in."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from harness import compare_laws, fit_power_law, label_mutual_information, memorization_capacity
+from harness.measurements.capacity import search_bound
+from harness.statistics.power_law import depth_verdict, effective_boundary, power_law_draws
+
+
+class Planted:
+    """A fake trainer: N labels fit exactly when N ≤ threshold; counts its trainings."""
+
+    def __init__(self, threshold: int, die_after: int | None = None) -> None:
+        self.threshold, self.die_after, self.calls = threshold, die_after, []
+
+    def __call__(self, n: int) -> bool:
+        if self.die_after is not None and len(self.calls) == self.die_after:
+            raise KeyboardInterrupt("killed")
+        self.calls.append(n)
+        return n <= self.threshold
+
+
+@pytest.mark.parametrize("threshold", [10, 11, 257, 999, 1000, 4095])
+def test_search_finds_a_planted_threshold_exactly_within_the_bound(threshold):
+    fake = Planted(threshold)
+    result = memorization_capacity(fake, n_min=10, n_max=5000, precision=1)
+    assert result["status"] == "ok" and result["n_max"] == threshold
+    assert result["bracket"] == [threshold, threshold + 1]
+    assert result["trainings"] == len(fake.calls) == len(set(fake.calls)) <= search_bound(10, 5000, 1)
+    assert search_bound(10, 5000, 1) == math.ceil(math.log2(500)) + 1 + math.ceil(math.log2(2500))
+
+
+def test_search_with_coarser_precision_brackets_the_threshold():
+    result = memorization_capacity(Planted(777), n_min=16, n_max=4096, precision=32)
+    lo, hi = result["bracket"]
+    assert lo <= 777 < hi and hi - lo <= 32 and result["n_max"] == lo
+
+
+def test_search_outside_its_range_says_so():
+    assert memorization_capacity(Planted(5), 10, 100, 1)["status"] == "below range"
+    censored = memorization_capacity(Planted(500), 10, 100, 1)
+    assert censored["status"] == "at least n_max" and censored["n_max"] == 100
+    with pytest.raises(ValueError, match="n_min <= n_max"):
+        memorization_capacity(Planted(5), 100, 10, 1)
+
+
+def test_a_killed_search_resumes_where_it_stopped():
+    saved = {}
+
+    def save(state):
+        saved.clear()
+        saved.update(state)
+
+    first = Planted(613, die_after=5)
+    with pytest.raises(KeyboardInterrupt):
+        memorization_capacity(first, 10, 5000, 1, on_step=save)
+    assert len(saved["history"]) == 5
+    second = Planted(613)
+    resumed = memorization_capacity(second, 10, 5000, 1, state=saved, on_step=save)
+    uninterrupted = memorization_capacity(Planted(613), 10, 5000, 1)
+    assert resumed["n_max"] == 613 and resumed["history"] == uninterrupted["history"]
+    assert not set(second.calls) & set(first.calls)  # nothing trained twice
+    assert resumed["trainings"] + 5 == uninterrupted["trainings"]
+
+
+def test_power_law_recovers_a_known_exponent_under_noise():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e3, 1e7, 12)
+    y = 3.0 * x**0.7 * np.exp(rng.normal(0, 0.05, len(x)))
+    fit = fit_power_law(x, y, seed=0, n_boot=500)
+    assert abs(fit["exponent"] - 0.7) < 0.02 and fit["ci"][0] < 0.7 < fit["ci"][1]
+    assert abs(math.log(fit["prefactor"] / 3.0)) < 0.3 and fit["r2"] > 0.99
+    with pytest.raises(ValueError, match="constant"):
+        fit_power_law([5, 5, 5], [1, 2, 3])
+
+
+def test_bic_picks_the_true_law_when_the_predictors_are_not_collinear():
+    rng = np.random.default_rng(1)
+    volume = np.geomspace(1e4, 1e7, 15)
+    area = rng.permutation(np.geomspace(1e3, 1e5, 15))  # unrelated to V
+    capacity = 0.5 * volume**0.8 * np.exp(rng.normal(0, 0.05, 15))
+    out = compare_laws(capacity, {"V": volume, "A1": area}, n_boot=200)
+    assert out["best"] == "V" and out["verdict"].startswith("V law preferred")
+    assert abs(out["collinearity"]["V~A1"]) < 0.6
+    fv, fa = out["fits"]["V"], out["fits"]["A1"]
+    # with one response and two parameters each, ΔBIC is a function of the two R² alone
+    assert fa["bic"] - fv["bic"] == pytest.approx(15 * math.log((1 - fa["r2"]) / (1 - fv["r2"])))
+
+
+def test_collinear_predictors_are_reported_as_inseparable():
+    rng = np.random.default_rng(2)
+    volume = np.geomspace(1e4, 1e7, 10)
+    area = volume**0.5 * np.exp(rng.normal(0, 0.01, 10))
+    capacity = volume**0.8 * np.exp(rng.normal(0, 0.05, 10))
+    out = compare_laws(capacity, {"V": volume, "A1": area}, n_boot=100)
+    assert out["best"] is None and out["verdict"].startswith("cannot separate")
+
+
+def test_depth_sweep_verdict_separates_saturation_from_growth():
+    depths = [1, 2, 4, 8, 16]
+    rng = np.random.default_rng(3)
+    flat = [1000 * np.exp(rng.normal(0, 0.03, 5)) for _ in depths]
+    growing = [1000 * d * np.exp(rng.normal(0, 0.03, 5)) for d in depths]
+    assert depth_verdict(depths, flat, n_boot=200)["verdict"] == "saturation (area law)"
+    grow = depth_verdict(depths, growing, n_boot=200)
+    assert grow["verdict"] == "growth (volume law)" and abs(grow["slope"] - 1) < 0.05
+    shrinking = [1000 / d * np.exp(rng.normal(0, 0.03, 5)) for d in depths]
+    assert depth_verdict(depths, shrinking, n_boot=200)["verdict"].startswith("decline")
+    noisy = [1000 * d**0.2 * np.exp(rng.normal(0, 0.8, 3)) for d in depths]
+    assert depth_verdict(depths, noisy, n_boot=200)["verdict"] == "cannot tell"
+
+
+def test_effective_boundary_inverts_the_area_law():
+    area = np.geomspace(1e3, 1e5, 8)
+    capacity = 2.0 * area**0.5
+    fit = fit_power_law(area, capacity, n_boot=50)
+    out = effective_boundary(2.0 * 400.0**0.5, fit, power_law_draws(area, capacity, n_boot=50), (1e3, 1e5))
+    assert out["a_eff"] == pytest.approx(400.0) and out["extrapolated"]
+    inside = effective_boundary(2.0 * 1e4**0.5, fit, power_law_draws(area, capacity, n_boot=50), (1e3, 1e5))
+    assert inside["a_eff"] == pytest.approx(1e4) and not inside["extrapolated"]
+
+
+def test_label_information_of_a_known_confusion_matrix():
+    # counts [[40, 10], [10, 40]]: I = H(Y) + H(Ŷ) − H(Y, Ŷ) = 2 ln 2 + Σ p ln p over the joint
+    labels = np.array([0] * 50 + [1] * 50)
+    predictions = np.array([0] * 40 + [1] * 10 + [0] * 10 + [1] * 40)
+    out = label_mutual_information(labels, predictions)
+    joint = np.array([0.4, 0.1, 0.1, 0.4])
+    expected = 2 * math.log(2) + float((joint * np.log(joint)).sum())
+    assert out["plugin"] == pytest.approx(expected, abs=1e-12)
+    assert out["miller_madow"] == pytest.approx(expected + (1 + 1 - 3) / 200, abs=1e-12)
+    assert out["label_entropy"] == pytest.approx(math.log(2))
+    # perfect memorization stores the whole label entropy; independent predictions store ≈ 0
+    assert label_mutual_information(labels, labels)["plugin"] == pytest.approx(math.log(2))
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 10, 20000), rng.integers(0, 10, 20000)
+    raw = label_mutual_information(y, p)
+    assert raw["plugin"] > 0.001 and abs(raw["miller_madow"]) < 0.3 * raw["plugin"]
+
+
+@pytest.mark.slow
+def test_a_killed_capacity_search_resumes_under_dvc_repro(tmp_path):
+    import json
+
+    from tests.conftest import copy_repo, kill_repro_when, ran_stages, run
+
+    repo = copy_repo(tmp_path / "repo")
+    run(["harness", "sync", "--profile", "micro"], repo)
+    params = repo / "params.yaml"
+    # a longer search (about 0.5 s a training here) so that the kill lands mid-search
+    values = yaml.safe_load(params.read_text())
+    values["genesis"]["search"].update(n_max=4096, precision=8)
+    params.write_text(yaml.safe_dump(values, sort_keys=False))
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "long"], repo)
+    stage = "genesis_capacity@mlp_d2_w256-gaussian_inputs"
+    run(["dvc", "repro", "data@gaussian_inputs"], repo)
+
+    cache = tmp_path / "cache-kill"
+
+    def trained() -> int:
+        for state in cache.glob("genesis_capacity/*/adam-s0.json"):
+            try:
+                return len(json.loads(state.read_text())["history"])
+            except (OSError, ValueError):  # the glob may race the atomic rename
+                return 0
+        return 0
+
+    kill_repro_when(repo, stage, cache, lambda: trained() >= 3)
+    saved = trained()
+    out = repo / "results" / "genesis" / "mlp_d2_w256-gaussian_inputs"
+    assert not (out / "capacity.json").exists()
+
+    resumed = run(["dvc", "repro", stage], repo, env={"HARNESS_CACHE_DIR": str(cache)})
+    assert stage in ran_stages(resumed)
+    assert json.loads((out / "provenance.json").read_text())["resumed_trainings"]["adam-s0"] == saved >= 3
+    first = json.loads((out / "capacity.json").read_text())["optimizers"]["adam"]
+    reference = run(
+        ["dvc", "repro", "--force", "--single-item", stage],
+        repo,
+        env={"HARNESS_CACHE_DIR": str(tmp_path / "ref")},
+    )
+    assert stage in ran_stages(reference)
+    again = json.loads((out / "capacity.json").read_text())["optimizers"]["adam"]
+    keep = ("seed", "n_max", "status", "bracket", "history", "details")
+    assert [{k: s[k] for k in keep} for s in again["seeds"]] == [
+        {k: s[k] for k in keep} for s in first["seeds"]
+    ]
+    assert first["seeds"][0]["resumed"] == saved and again["seeds"][0]["resumed"] == 0
+    assert first["trainings"] <= search_bound(16, 4096, 8)
