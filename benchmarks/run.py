@@ -376,6 +376,110 @@ def bench_mutual_information(device: str) -> dict[str, object]:
     }
 
 
+def bench_capacity() -> dict[str, object]:
+    """GENESIS: trainings and epochs the capacity search spends vs a linear sweep over N, and seeds of a
+    small MLP trained together (stacked parameters, ``torch.func``) vs one after another."""
+    import numpy as np
+    import torch
+    from torch.func import functional_call, stack_module_state
+
+    from harness.measurements.capacity import memorization_capacity
+    from harness.models.mlp import build_mlp
+    from harness.training.config import TrainConfig
+    from harness.training.memorize import memorize
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((4096, 16)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 4, 4096))
+    cfg = TrainConfig(
+        epochs=100, batch_size=128, optimizer="adam", lr=0.01, weight_decay=0.0, schedule="constant"
+    )
+    n_min, n_max, precision = 16, 4096, 16
+
+    def trainer(log):
+        def fits(n: int) -> bool:
+            torch.manual_seed(0)
+            run = memorize(build_mlp(16, 4, 2, 32), x[:n], y[:n], cfg, seed=0)
+            log.append((n, run.epochs))
+            return run.fitted
+
+        return fits
+
+    search_log: list[tuple[int, int]] = []
+    t0 = time.perf_counter()
+    found = memorization_capacity(trainer(search_log), n_min, n_max, precision)
+    search_s = time.perf_counter() - t0
+    linear_log: list[tuple[int, int]] = []
+    fits = trainer(linear_log)
+    t0 = time.perf_counter()
+    n = n_min
+    while n <= n_max and fits(n):  # the naive sweep: every precision step up to the first failure
+        n += precision
+    linear_s = time.perf_counter() - t0
+
+    # seeds trained together vs one after another: fixed epochs (no early stop), same data per seed
+    seeds, epochs, n_train = 5, 20, 1024
+    xs, ys = x[:n_train], y[:n_train]
+    fixed = cfg.model_copy(update={"epochs": epochs})
+
+    def one_by_one() -> None:
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            model = build_mlp(16, 4, 2, 32)
+            opt = torch.optim.Adam(model.parameters(), lr=fixed.lr)
+            gen = torch.Generator().manual_seed(seed)
+            for _ in range(epochs):
+                order = torch.randperm(n_train, generator=gen)
+                for i in range(0, n_train, fixed.batch_size):
+                    rows = order[i : i + fixed.batch_size]
+                    loss = torch.nn.functional.cross_entropy(model(xs[rows]), ys[rows])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+
+    def stacked() -> None:
+        models = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            models.append(build_mlp(16, 4, 2, 32))
+        params, buffers = stack_module_state(models)
+        base = models[0].to("meta")
+        opt = torch.optim.Adam(params.values(), lr=fixed.lr)  # elementwise: independent per seed
+        gens = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
+
+        def loss_one(p, b, xb, yb):
+            return torch.nn.functional.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+
+        batched = torch.func.vmap(loss_one)
+        for _ in range(epochs):
+            orders = torch.stack([torch.randperm(n_train, generator=g) for g in gens])
+            for i in range(0, n_train, fixed.batch_size):
+                rows = orders[:, i : i + fixed.batch_size]
+                loss = batched(params, buffers, xs[rows], ys[rows]).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    sequential_s, stacked_s = _interleaved(one_by_one, stacked, 3, lambda: None)
+    return {
+        "capacity": found["n_max"],
+        "n_range": [n_min, n_max],
+        "precision": precision,
+        "search_trainings": len(search_log),
+        "search_epochs": sum(e for _, e in search_log),
+        "search_s": search_s,
+        "linear_trainings": len(linear_log),
+        "linear_epochs": sum(e for _, e in linear_log),
+        "linear_s": linear_s,
+        "seeds": seeds,
+        "epochs": epochs,
+        "n_train": n_train,
+        "sequential_s": sequential_s,
+        "stacked_s": stacked_s,
+        "stacked_speedup": sequential_s / stacked_s,
+    }
+
+
 def _watch_memory(pid: int, interval: float = 0.05) -> tuple[int, int]:
     """Sample the process tree under ``pid`` until it exits: (largest single process RSS, largest total), bytes."""
     import psutil
@@ -444,6 +548,7 @@ def render(
     landscape: list[dict[str, object]] | None = None,
     statistics: list[dict[str, object]] | None = None,
     information: dict[str, object] | None = None,
+    capacity: dict[str, object] | None = None,
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -539,6 +644,29 @@ def render(
             f"fitted cost {r['per_module_s']:.2f} s per module + {r['per_pair_s']:.2f} s per pair, so 144 modules "
             f"(10,296 pairs) project to {r['projected_144_modules_h']:.1f} h on this machine",
         ]
+    if capacity:
+        r = capacity
+        lines += [
+            "",
+            "## GENESIS: the capacity search",
+            "",
+            f"One search (`memorization_capacity`) for a tiny MLP (2 hidden layers of 32) memorizing random "
+            f"4-class labels of 16-dimensional Gaussian inputs (Adam, lr 0.01, batch 128, up to 100 epochs, "
+            f"early stop at 100%), N in {r['n_range']} with precision {r['precision']}, against the naive "
+            f"linear sweep N = {r['n_range'][0]}, {r['n_range'][0] + r['precision']}, … up to the first failure "
+            f"(same trainer). Capacity found: {r['capacity']}.",
+            "",
+            "| method | trainings | epochs | seconds |",
+            "|---|---|---|---|",
+            f"| doubling + bisection | {r['search_trainings']} | {r['search_epochs']} | {r['search_s']:.1f} |",
+            f"| linear sweep | {r['linear_trainings']} | {r['linear_epochs']} | {r['linear_s']:.1f} |",
+            "",
+            f"Seeds trained together: {r['seeds']} seeds of the same MLP, {r['epochs']} epochs on "
+            f"{r['n_train']} samples (no early stop), one after another vs stacked parameters "
+            f"(`torch.func.stack_module_state` + `vmap`, one Adam over the stacks, which is elementwise and so "
+            f"independent per seed); alternating, medians of 3: {r['sequential_s']:.2f} s vs "
+            f"{r['stacked_s']:.2f} s ({r['stacked_speedup']:.2f}x).",
+        ]
     if survey:
         lines += [
             "",
@@ -567,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["steps", "landscape", "statistics", "information", "survey"],
+        choices=["steps", "landscape", "statistics", "information", "capacity", "survey"],
         action="append",
         help="re-measure only these parts (repeatable); the others are kept from the existing JSON",
     )
@@ -578,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profiles
         else (["full"] if args.device == "cuda" else ["embedded", "full"])
     )
-    only = set(args.only or ["steps", "landscape", "statistics", "information", "survey"])
+    only = set(args.only or ["steps", "landscape", "statistics", "information", "capacity", "survey"])
     previous_path = Path(args.out).with_suffix(".json")
     previous = json.loads(previous_path.read_text()) if args.only and previous_path.exists() else {}
     steps = bench_training_step(args.device, profiles) if "steps" in only else previous.get("steps", [])
@@ -587,9 +715,10 @@ def main(argv: list[str] | None = None) -> int:
     information = (
         bench_mutual_information(args.device) if "information" in only else previous.get("information")
     )
+    capacity = bench_capacity() if "capacity" in only else previous.get("capacity")
     measure_survey = "survey" in only and not args.skip_survey
     survey = bench_embedded_survey() if measure_survey else previous.get("survey")
-    text = render(desc, steps, survey, landscape, statistics, information)
+    text = render(desc, steps, survey, landscape, statistics, information, capacity)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     Path(args.out).with_suffix(".json").write_text(
@@ -600,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
                 "landscape": landscape,
                 "statistics": statistics,
                 "information": information,
+                "capacity": capacity,
                 "survey": survey,
             },
             indent=2,

@@ -9,7 +9,14 @@ import time
 from pathlib import Path
 
 from harness.params import read_section
-from harness.pipeline.paths import GENESIS_STATISTICS, PERSIST_STATISTICS, PHI_STATISTICS, REPORTS, train_dir
+from harness.pipeline.paths import (
+    GENESIS_STATISTICS,
+    PERSIST_STATISTICS,
+    PHI_STATISTICS,
+    REPORTS,
+    persist_dir,
+    train_dir,
+)
 from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import genesis_pairs, persist_pairs, phi_pairs, train_pairs
 from harness.registry.load import load_registries
@@ -20,6 +27,7 @@ from harness.stages.common import stage_main
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(description=__doc__).parse_args(argv)
     from harness.report.page import render_page, write_table
+    from harness.report.sections.connections import connections_section
     from harness.report.sections.genesis import genesis_section
     from harness.report.sections.persist import persist_section
     from harness.report.sections.phi import phi_section
@@ -50,9 +58,13 @@ def main(argv: list[str] | None = None) -> None:
         statistics = json.loads((Path(PHI_STATISTICS) / "statistics.json").read_text())
         sections.append(phi_section(phi_runs, out / "figures", statistics, phi))
     genesis_runs = genesis_pairs(reg, survey.profile)
+    genesis_stats = None
     if genesis_runs:
-        statistics = json.loads((Path(GENESIS_STATISTICS) / "statistics.json").read_text())
-        sections.append(genesis_section(out / "figures", statistics))
+        genesis_stats = json.loads((Path(GENESIS_STATISTICS) / "statistics.json").read_text())
+        sections.append(genesis_section(out / "figures", genesis_stats))
+    measures, sources = _connection_measures(persist_runs, persist, phi_runs, genesis_stats)
+    if len(measures) >= 2:
+        sections.append(connections_section(measures, sources, phi.statistics.level))
     for s in sections:
         for t in s.tables:
             write_table(t, out / "tables")
@@ -69,6 +81,35 @@ def main(argv: list[str] | None = None) -> None:
     (out / "index.html").write_text(render_page(report.title, header, sections))
     prov.write(out / "provenance.json")
     print(f"wrote {out / 'index.html'}")
+
+
+def _connection_measures(persist_runs, persist, phi_runs, genesis_stats):
+    """Each experiment's per-architecture headline for the cross-experiment section (only experiments
+    that ran): retention (PERSIST), Φ_pair (PHI), capacity bits per A1 (GENESIS, first optimizer)."""
+    from harness.statistics.connections import per_architecture
+
+    measures, sources = {}, {}
+    if phi_runs:
+        rows = json.loads((Path(PHI_STATISTICS) / "statistics.json").read_text())["rows"]
+        measures["phi_pair"] = per_architecture([(r["architecture"], r["layer_phi"]) for r in rows])
+        sources["phi_pair"] = "Φ_pair of the layer scheme at the end of training (nats)"
+    if persist_runs:
+        variant, target = persist.statistics.variant, persist.statistics.loao_target
+        values = []
+        for arch, dataset in persist_runs:
+            path = Path(persist_dir(f"{arch}-{dataset}", "metrics")) / "metrics.json"
+            retention = json.loads(path.read_text()).get("retention", {}).get(variant, {})
+            values.append((arch, retention.get(target)))
+        measures["retention"] = per_architecture(values)
+        sources["retention"] = f"{target} of the {variant} variant (PERSIST)"
+    if genesis_stats and genesis_stats["optimizers"]:
+        name, o = next(iter(genesis_stats["optimizers"].items()))
+        values = [
+            (r["architecture"], r["bits"] / r["A1"] if r["usable"] and r["A1"] else None) for r in o["rows"]
+        ]
+        measures["bits_per_boundary"] = per_architecture(values)
+        sources["bits_per_boundary"] = f"memorization capacity C = N·log2 K per A1 parameter ({name} budget)"
+    return measures, sources
 
 
 if __name__ == "__main__":
