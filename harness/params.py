@@ -360,12 +360,46 @@ class GenesisStatisticsConfig(_Section):
     means saturation (area law), above s growth (volume law), below −s decline (an optimization limit)."""
 
 
+class GenesisInformationConfig(_Section):
+    """I(W; D_train) by MINE over an ensemble of memorization runs (``genesis_information``)."""
+
+    optimizer: str
+    """Which ``genesis.optimizers`` budget trains the ensemble (and whose capacity sets N)."""
+    ensemble: int = Field(ge=8)
+    """M networks, each on its own label draw; MINE cannot certify more than about ln M nats."""
+    max_samples: int = Field(ge=1)
+    """N = min(the network's median capacity, this)."""
+    dims: int = Field(default=4, ge=1)
+    """Dimensions of the fixed random projections of the weights and of the label sets."""
+    steps: int = Field(default=100, ge=1)
+    """MINE optimizer steps."""
+    hidden: int = Field(default=64, ge=1)
+    """Width of MINE's statistics network."""
+    seed: int = 0
+    """Seed of the sample order, the label draws (with the member index) and the projections."""
+
+
+class DoubleDescentConfig(_Section):
+    """Test error vs width at a fixed N with label noise (``genesis_double_descent``)."""
+
+    n_train: int = Field(ge=2)
+    """Training samples, drawn from the dataset's train split with ``seed``."""
+    label_noise: float = Field(ge=0, lt=1)
+    """Fraction of the training labels replaced by a different class."""
+    seed: int = 0
+    """Seed of the samples, the noise and every network's initialization."""
+    budget: TrainConfig
+    """Training of every width (until every noisy label is fitted or the budget ends)."""
+
+
 class GenesisConfig(_Section):
     """Experiment 3 (GENESIS): memorization capacity against volume and boundary parameter counts."""
 
     optimizers: Optimizers
     """Training budget of one memorization run per optimizer; training stops at 100% training accuracy."""
     search: SearchConfig
+    information: GenesisInformationConfig
+    double_descent: DoubleDescentConfig
     statistics: GenesisStatisticsConfig
 
 

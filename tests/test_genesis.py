@@ -174,7 +174,7 @@ def test_a_killed_capacity_search_resumes_under_dvc_repro(tmp_path):
 
     kill_repro_when(repo, stage, cache, lambda: trained() >= 3)
     saved = trained()
-    out = repo / "results" / "genesis" / "mlp_d2_w256-gaussian_inputs"
+    out = repo / "results" / "genesis" / "mlp_d2_w256-gaussian_inputs" / "capacity"
     assert not (out / "capacity.json").exists()
 
     resumed = run(["dvc", "repro", stage], repo, env={"HARNESS_CACHE_DIR": str(cache)})
@@ -194,3 +194,44 @@ def test_a_killed_capacity_search_resumes_under_dvc_repro(tmp_path):
     ]
     assert first["seeds"][0]["resumed"] == saved and again["seeds"][0]["resumed"] == 0
     assert first["trainings"] <= search_bound(16, 4096, 8)
+
+
+def test_cross_experiment_links_join_by_architecture_key():
+    from harness.statistics.connections import cross_experiment, per_architecture
+
+    phi = per_architecture([("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0), ("a", 3.0), ("e", None)])
+    assert phi == {"a": 2.0, "b": 2.0, "c": 3.0, "d": 4.0}  # median per architecture, None dropped
+    measures = {
+        "phi_pair": {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0, "x": 9.0},
+        "retention": {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4},
+        "bits_per_boundary": {"a": 5.0, "y": 1.0},
+    }
+    out = cross_experiment(measures, level=0.05)
+    assert [r["architecture"] for r in out["table"]] == ["a", "b", "c", "d"]  # x and y are in one experiment
+    phi_ret, phi_cap, cap_ret = out["links"]
+    assert phi_ret["n"] == 4 and phi_ret["rho"] == pytest.approx(1.0)
+    assert phi_ret["p_value"] == pytest.approx(2 / 24)  # exact: 2 of 4! orderings reach |ρ| = 1
+    assert phi_ret["p_bonferroni"] == phi_ret["p_value"]  # the only computable link
+    assert phi_cap["n"] == 1 and phi_cap["rho"] is None and "needs at least 3" in phi_cap["note"]
+    assert cap_ret["n"] == 1 and out["n_tested"] == 1
+
+
+def test_double_descent_peak_is_the_bump_after_the_first_rise():
+    from harness.stages.genesis.double_descent import noisy_labels, peak_and_threshold
+
+    widths = [2, 4, 8, 16, 32, 64, 128]
+    error = [0.48, 0.30, 0.19, 0.26, 0.25, 0.23, 0.18]  # underfitting, U, bump, second descent
+    fitted = [False, False, False, False, True, True, True]
+    assert peak_and_threshold(widths, error, fitted) == {
+        "peak_width": 16,
+        "threshold_width": 32,
+        "peak_over_threshold": 0.5,
+    }
+    assert peak_and_threshold(widths, sorted(error, reverse=True), fitted)["peak_width"] is None
+    labels = np.arange(1000) % 10
+    noisy, flipped = noisy_labels(labels, 10, 0.2, seed=0)
+    assert (
+        flipped.sum() == 200
+        and np.all(noisy[flipped] != labels[flipped])
+        and np.all(noisy[~flipped] == labels[~flipped])
+    )

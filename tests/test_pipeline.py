@@ -81,7 +81,12 @@ def test_micro_survey_end_to_end(micro_repo: Path):
             "phi_transfer@mlp_2-blobs",
             "phi_statistics",
             "data@gaussian_inputs",
-            *(f"genesis_capacity@mlp_d{d}_w256-gaussian_inputs" for d in (1, 2, 4)),
+            *(
+                f"genesis_{part}@mlp_d{d}_w256-gaussian_inputs"
+                for d in (1, 2, 4)
+                for part in ("capacity", "information")
+            ),
+            "genesis_double_descent",
             "genesis_statistics",
             "report",
         ]
@@ -103,7 +108,7 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert stats["scopes"]["digits"]["loao"]["note"].startswith("LOAO needs at least 3 architectures")
     assert "LOAO (digits): LOAO needs at least 3" in page
     seen = render_in_chromium(repo / "reports" / "index.html", micro_repo.parent)
-    assert seen["sections"] == ["training", "persist", "phi", "genesis"] and seen["images"]
+    assert seen["sections"] == ["training", "persist", "phi", "genesis", "connections"] and seen["images"]
     measures = json.loads(
         (repo / "results" / "phi" / "mlp_2-blobs" / "measure" / "measures.json").read_text()
     )
@@ -173,7 +178,8 @@ def test_micro_survey_end_to_end(micro_repo: Path):
     assert sorted(ran_stages(run(["dvc", "repro"], repo))) == [
         "check",
         "data@blobs_six",
-        "genesis_statistics",  # the statistics stages read the profile entry (their pairs)
+        "genesis_double_descent",  # these read the profile entry (their pairs, or its family)
+        "genesis_statistics",
         "persist_statistics",
         "phi_statistics",
         "phi_transfer@mlp_2-blobs",
@@ -273,6 +279,11 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
             "genesis_capacity@mlp_d1_w256-gaussian_inputs",
             ["mlp_d1_w256-gaussian_inputs"],
         ),
+        "genesis.information": (
+            "genesis_information@mlp_d1_w256-gaussian_inputs",
+            ["mlp_d1_w256-gaussian_inputs"],
+        ),
+        "genesis.double_descent": ("genesis_double_descent", []),
         "genesis.statistics": ("genesis_statistics", []),
     }
     for kind, (stage, args) in commands.items():

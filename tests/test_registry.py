@@ -180,6 +180,18 @@ BAD_INPUTS = {
         "      datasets: [blobs]\n      measurements: [phi_layer]\n      transfer_targets: {blobs: sbm_graph}\n",
         "entry 'micro', field 'phi.transfer_targets': 'blobs' → 'sbm_graph': expected non-graph datasets",
     ),
+    "double descent over an architecture without a width": (
+        "surveys.yaml",
+        "double_descent: {architecture: mlp_d1_w256, dataset: blobs, widths: [2, 8, 32]}",
+        "double_descent: {architecture: cnn_small, dataset: blobs, widths: [2, 8, 32]}",
+        "entry 'micro', field 'genesis.double_descent': 'cnn_small': expected an entry with a kwargs.width",
+    ),
+    "double descent widths out of order": (
+        "surveys.yaml",
+        "double_descent: {architecture: mlp_d1_w256, dataset: blobs, widths: [2, 8, 32]}",
+        "double_descent: {architecture: mlp_d1_w256, dataset: blobs, widths: [8, 2, 32]}",
+        "expected distinct increasing positive widths",
+    ),
     "phi checkpoints out of order": (
         "surveys.yaml",
         "        checkpoints: [0.0, 0.5, 1.0]\n",

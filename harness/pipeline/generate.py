@@ -21,6 +21,7 @@ from harness.params import SurveyParams
 from harness.pipeline.deps import code_ref_module, module_closure
 from harness.pipeline.paths import (
     CHECK_OUT,
+    GENESIS_DOUBLE_DESCENT,
     GENESIS_STATISTICS,
     PERSIST_STATISTICS,
     PHI_STATISTICS,
@@ -109,6 +110,11 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
                 + genesis_pairs(reg, profile)
             ]
             + list(phi_transfer_targets(reg, profile).values())
+            + [
+                s.double_descent.dataset
+                for s in [reg.profiles[profile].genesis]
+                if s is not None and s.double_descent is not None
+            ]
         )
     )
     data_common = set(module_closure(["harness.stages.data"], repo))
@@ -444,14 +450,73 @@ def _genesis_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
                     "genesis.optimizers",
                     "genesis.search",
                 ],
-                "outs": [genesis_dir("${key}")],
+                "outs": [genesis_dir("${key}", "capacity")],
             },
         }
     }
+    module = "harness.stages.genesis.information"
+    common = set(module_closure([module], repo))
+    items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
+    stages["genesis_information"] = {
+        "foreach": items,
+        "do": {
+            "cmd": f"python -m {module} ${{key}}",
+            "deps": [
+                CHECK_OUT,
+                data_manifest("${item.dataset}"),
+                genesis_dir("${key}", "capacity"),
+                *sorted(common),
+                *[f"${{item.code[{i}]}}" for i in range(width)],
+            ],
+            "params": [
+                *({k: v} for k, v in _entry_params().items()),
+                "data",
+                "runtime",
+                "genesis.optimizers",
+                "genesis.information",
+            ],
+            "outs": [genesis_dir("${key}", "information")],
+        },
+    }
+    dd = reg.profiles[params.survey.profile].genesis.double_descent
+    dd_deps = []
+    if dd is not None:
+        module = "harness.stages.genesis.double_descent"
+        refs = [reg.architectures[dd.architecture].builder, reg.datasets[dd.dataset].loader]
+        stages["genesis_double_descent"] = {
+            "cmd": f"python -m {module}",
+            "deps": [
+                CHECK_OUT,
+                data_manifest(dd.dataset),
+                *sorted(set(module_closure([module], repo)) | set(_entry_code(refs, set(), repo))),
+            ],
+            "params": [
+                "survey",
+                "data",
+                "runtime",
+                "genesis.double_descent",
+                {_registry_file("profiles"): [f"profiles.{params.survey.profile}"]},
+                {
+                    _registry_file("architectures"): [
+                        f"architectures.{a}" for a in reg.lineage("architectures", dd.architecture)
+                    ]
+                },
+                {_registry_file("datasets"): [f"datasets.{d}" for d in reg.lineage("datasets", dd.dataset)]},
+            ],
+            "outs": [GENESIS_DOUBLE_DESCENT],
+        }
+        dd_deps = [f"{GENESIS_DOUBLE_DESCENT}/double_descent.json"]
     module = "harness.stages.genesis.statistics"
     stages["genesis_statistics"] = _statistics_stage(
         module,
-        [f"{genesis_dir(p.key)}/capacity.json" for p in pairs],
+        [
+            *(
+                f"{genesis_dir(p.key, part)}/{part}.json"
+                for p in pairs
+                for part in ("capacity", "information")
+            ),
+            *dd_deps,
+        ],
         "genesis.statistics",
         GENESIS_STATISTICS,
         params.survey.profile,

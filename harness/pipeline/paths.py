@@ -40,9 +40,14 @@ PHI_STATISTICS = f"{RESULTS}/phi_statistics"
 """Outputs of ``phi_statistics`` (the survey-level Experiment 2 statistics)."""
 
 
-def genesis_dir(key: str) -> str:
-    """Outputs of ``genesis_capacity`` of pair ``key`` (``mlp_d4_w256-gaussian_inputs``)."""
-    return f"{RESULTS}/genesis/{key}"
+def genesis_dir(key: str, part: str) -> str:
+    """Outputs of the GENESIS stage ``part`` (capacity, information) of pair ``key``
+    (``mlp_d4_w256-gaussian_inputs``)."""
+    return f"{RESULTS}/genesis/{key}/{part}"
+
+
+GENESIS_DOUBLE_DESCENT = f"{RESULTS}/genesis_double_descent"
+"""Outputs of ``genesis_double_descent`` (test error vs width for one family)."""
 
 
 GENESIS_STATISTICS = f"{RESULTS}/genesis_statistics"

@@ -430,6 +430,30 @@ def _check_phi_transfer_targets(
             problems.append(Problem(pfile, name, field, f"{source!r} → {target!r}: {why}"))
 
 
+def _check_double_descent(pfile, name, sel, archs, datasets, raw, problems) -> None:
+    """The double-descent family: known entries that fit together, and a base with a ``width``."""
+    field = "genesis.double_descent"
+    for registry, key in (("architectures", sel.architecture), ("datasets", sel.dataset)):
+        if key not in raw[registry]:
+            problems.append(
+                Problem(pfile, name, field, f"{key!r}: expected a key of registry/{REGISTRY_FILES[registry]}")
+            )
+    arch, ds = archs.get(sel.architecture), datasets.get(sel.dataset)
+    if arch is None or ds is None:
+        return
+    if "width" not in arch.kwargs:
+        problems.append(
+            Problem(
+                pfile, name, field, f"{sel.architecture!r}: expected an entry with a kwargs.width to vary"
+            )
+        )
+    why = incompatibility(arch, ds)
+    if why:
+        problems.append(
+            Problem(pfile, name, field, f"{sel.architecture!r} cannot take {sel.dataset!r}: {why}")
+        )
+
+
 def _check_profiles(
     root: Path,
     profiles: dict[str, SurveyProfile],
@@ -473,6 +497,8 @@ def _check_profiles(
         if profile.phi is not None:
             _check_phi_schemes(pfile, name, profile.phi.measurements, measurements, problems)
             _check_phi_transfer_targets(pfile, name, profile.phi, datasets, raw["datasets"], problems)
+        if profile.genesis is not None and profile.genesis.double_descent is not None:
+            _check_double_descent(pfile, name, profile.genesis.double_descent, archs, datasets, raw, problems)
         for stage in ("train", "persist", "phi", "genesis"):
             sel = getattr(profile, stage)
             if sel is None:

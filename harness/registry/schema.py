@@ -176,6 +176,30 @@ class PhiSelection(Selection):
     selected dataset without a target transfers from its task A to its task B."""
 
 
+class DoubleDescentSelection(StrictModel):
+    """One family's widths for the double-descent stage."""
+
+    architecture: Key
+    """The family's base entry; every width overrides its ``width`` (after the tiny overrides)."""
+    dataset: Key
+    """A dataset with a train and test split the architecture can take."""
+    widths: list[int] = Field(min_length=3)
+    """Increasing widths."""
+
+    @model_validator(mode="after")
+    def _increasing(self) -> DoubleDescentSelection:
+        if sorted(set(self.widths)) != self.widths or self.widths[0] < 1:
+            raise ValueError(f"expected distinct increasing positive widths; got {self.widths}")
+        return self
+
+
+class GenesisSelection(Selection):
+    """The GENESIS selection, and the family of its double-descent stage."""
+
+    double_descent: DoubleDescentSelection | None = None
+    """Test error vs width at a fixed N with label noise; no stage when absent."""
+
+
 class SurveyProfile(StrictModel):
     """A preset: which entries each stage runs over, and the params.yaml it writes."""
 
@@ -189,7 +213,7 @@ class SurveyProfile(StrictModel):
     phi: PhiSelection | None = None
     """Experiment 2 (PHI): training with checkpoints and the integrated-information measures over these
     pairs; its ``measurements`` are the partition schemes (``function`` in harness.measurements.modules)."""
-    genesis: Selection | None = None
+    genesis: GenesisSelection | None = None
     """Experiment 3 (GENESIS): a memorization-capacity search over these pairs (the dataset's inputs with
     labels redrawn per seed), once per ``genesis.optimizers`` budget and ``genesis.search.seeds`` entry."""
     params: dict[str, Any]

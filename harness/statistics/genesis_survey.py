@@ -170,8 +170,35 @@ def _transformers(rows: list[dict[str, Any]], cfg) -> dict[str, Any]:
     return {"exponents": exponents, "effective_boundary": effective}
 
 
-def genesis_statistics(records: list[dict[str, Any]], cfg) -> dict[str, Any]:
-    """Everything the report shows about GENESIS, per optimizer budget."""
+def _information_rows(
+    records: list[dict[str, Any]], information: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    rows = []
+    for r, info in zip(records, information, strict=True):
+        row = {"architecture": r["architecture"], "status": info.get("status")}
+        if info.get("status") == "ok":
+            row.update(
+                optimizer=info["optimizer"],
+                n_samples=info["n_samples"],
+                members=info["m"],
+                members_fitted=info["members_fitted"],
+                mine_nats=info["mine"],
+                ceiling_nats=info["ceiling_nats"],
+                label_nats=info["label_nats"],
+                calibration_recovered=info["calibration"]["recovered"],
+            )
+        rows.append(row)
+    return rows
+
+
+def genesis_statistics(
+    records: list[dict[str, Any]],
+    cfg,
+    information: list[dict[str, Any]] | None = None,
+    double_descent: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the report shows about GENESIS, per optimizer budget; with each pair's ensemble MINE
+    estimate (``information``, in the records' order) and the double-descent run, when given."""
     optimizers = list(dict.fromkeys(o for r in records for o in r["optimizers"]))
     per_optimizer = {}
     for name in optimizers:
@@ -198,6 +225,8 @@ def genesis_statistics(records: list[dict[str, Any]], cfg) -> dict[str, Any]:
     }
     return {
         "n_pairs": len(records),
+        "weight_information": _information_rows(records, information) if information is not None else [],
+        "double_descent": double_descent,
         "optimizers": per_optimizer,
         "exponents_by_optimizer": exponents,
         "literature": LITERATURE_BITS_PER_PARAMETER,

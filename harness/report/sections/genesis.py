@@ -70,6 +70,25 @@ def depth_figure(sweeps: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
+def double_descent_figure(dd: dict[str, Any], path: Path) -> bool:
+    rows = [r for r in dd["rows"] if r["test_error"] is not None]
+    if len(rows) < 3:
+        return False
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([r["width"] for r in rows], [r["test_error"] for r in rows], "o-")
+    if dd["threshold_width"]:
+        ax.axvline(dd["threshold_width"], ls="--", color="gray", label="interpolation threshold")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width")
+    ax.set_ylabel("test error (clean labels)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
     section = Section("Experiment 3 — GENESIS: memorization capacity vs volume and boundary", "genesis")
     section.paragraphs.append(
@@ -171,6 +190,42 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
                     f"Transformers' effective boundary A_eff = (C/ĉ)^(1/β̂) from the non-transformer A1 law ({name})",
                 )
             )
+    info = [r for r in statistics.get("weight_information", []) if r.get("status") == "ok"]
+    if info:
+        section.tables.append(
+            Table(
+                "genesis_weight_information",
+                [
+                    "architecture",
+                    "optimizer",
+                    "n_samples",
+                    "members",
+                    "members_fitted",
+                    "mine_nats",
+                    "ceiling_nats",
+                    "label_nats",
+                    "calibration_recovered",
+                ],
+                info,
+                "I(W; labels) by MINE over an ensemble of M networks on independent label draws (nats): the "
+                "estimate cannot certify more than about ln M (McAllester & Stratos 2020), far below the "
+                "N·ln K the labels carry; calibration_recovered is MINE's fraction of a known MI at the same M",
+            )
+        )
+    dd = statistics.get("double_descent")
+    if dd:
+        fig = "genesis_double_descent.png"
+        if double_descent_figure(dd, figures / fig):
+            section.figures.append((fig, "Test error vs width at fixed N with label noise"))
+        ratio = dd["peak_over_threshold"]
+        section.paragraphs.append(
+            f"Double descent ({html.escape(dd['architecture'])} on {html.escape(dd['dataset'])}, N = {dd['n_train']}, "
+            f"{dd['label_noise']:.0%} label noise, n_test = {dd['n_test']}): test-error peak at width "
+            f"{dd['peak_width']}, interpolation threshold (the smallest width whose capacity reaches N: it fits "
+            f"every noisy label) at width {dd['threshold_width']}"
+            + (f"; peak / threshold = {ratio:.2f}" if ratio else "")
+            + ". One seed: the peak's position is a point estimate."
+        )
     exps = statistics["exponents_by_optimizer"]
     if len(exps) > 1:
         section.tables.append(

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             **summarize(seeds, k, counts["V"]),
             "seeds": seeds,
         }
-    out = Path(genesis_dir(args.key))
+    out = Path(genesis_dir(args.key, "capacity"))
     write_json(
         out / "capacity.json",
         {
