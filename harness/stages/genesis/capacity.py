@@ -15,21 +15,16 @@ label information beyond the threshold: for every trained N, I(labels; predictio
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from harness.data.adapt import adapt_inputs
-from harness.data.load import load_dataset
-from harness.params import read_section
 from harness.pipeline.paths import genesis_dir
 from harness.pipeline.provenance import Provenance, device_description
-from harness.pipeline.selection import parse_pair
-from harness.registry.adaptation import plan_adaptation
-from harness.stages.common import cache_root, checked_pair, code_version, stable_hash, stage_main, write_json
+from harness.stages.common import cache_root, code_version, stable_hash, stage_main, write_json
+from harness.stages.genesis.common import start_genesis_stage
 
 STAGE_MODULE = "harness.stages.genesis.capacity"
 SECTIONS = ["genesis.optimizers", "genesis.search", "runtime", "data"]
@@ -57,18 +52,12 @@ def summarize(seeds: list[dict], num_classes: int, volume: int) -> dict:
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET, two registry keys")
-    args = parser.parse_args(argv)
-    pair = parse_pair(args.key)
-    reg, entries = checked_pair(pair.arch, pair.dataset)
-    arch, dataset = reg.architectures[pair.arch], reg.datasets[pair.dataset]
-    config = {name: read_section(name) for name in SECTIONS}
+    ctx = start_genesis_stage(argv, __doc__, SECTIONS)
+    arch, dataset, config, entries = ctx.arch, ctx.dataset, ctx.config, ctx.entries
     budgets, search, runtime = config["genesis.optimizers"].root, config["genesis.search"], config["runtime"]
-    params = {name: c.model_dump() for name, c in config.items()}
     modules = [STAGE_MODULE, arch.builder.partition(":")[0], dataset.loader.partition(":")[0]]
-    run_id = stable_hash({"entries": entries, "params": params, "code": code_version(modules)})
-    prov = Provenance(f"genesis_capacity@{args.key}", entries, params)
+    run_id = stable_hash({"entries": entries, "params": ctx.params, "code": code_version(modules)})
+    prov = Provenance(f"genesis_capacity@{ctx.key}", entries, ctx.params)
 
     import torch
 
@@ -79,8 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.memorize import memorize
 
     device = resolve_device(runtime.device)
-    data = load_dataset(pair.dataset, dataset, read_section("data").root)
-    inputs = adapt_inputs(data.inputs, plan_adaptation(dataset, arch))
+    inputs = ctx.inputs()
     k = dataset.num_classes
     pool = len(inputs)
     n_max = min(search.n_max, pool)
@@ -140,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
                 }
             )
             print(
-                f"genesis_capacity@{args.key} [{name}, seed {seed}]: N_max = {found['n_max']} ({found['status']})"
+                f"genesis_capacity@{ctx.key} [{name}, seed {seed}]: N_max = {found['n_max']} ({found['status']})"
             )
         results[name] = {
             "counts": counts,
@@ -148,12 +136,12 @@ def main(argv: list[str] | None = None) -> None:
             **summarize(seeds, k, counts["V"]),
             "seeds": seeds,
         }
-    out = Path(genesis_dir(args.key, "capacity"))
+    out = Path(genesis_dir(ctx.key, "capacity"))
     write_json(
         out / "capacity.json",
         {
-            "architecture": pair.arch,
-            "dataset": pair.dataset,
+            "architecture": ctx.pair.arch,
+            "dataset": ctx.pair.dataset,
             "family": arch.family,
             "builder_kwargs": {
                 k: v

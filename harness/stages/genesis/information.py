@@ -10,33 +10,23 @@ same M and dims, and states the ln M ceiling next to the N·ln K nats the labels
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
-from harness.data.adapt import adapt_inputs
-from harness.data.load import load_dataset
-from harness.params import read_section
 from harness.pipeline.paths import genesis_dir
 from harness.pipeline.provenance import Provenance, device_description
-from harness.pipeline.selection import parse_pair
-from harness.registry.adaptation import plan_adaptation
-from harness.stages.common import checked_pair, stage_main, write_json
+from harness.stages.common import stage_main, write_json
+from harness.stages.genesis.common import start_genesis_stage
 
 SECTIONS = ["genesis.optimizers", "genesis.information", "runtime", "data"]
 
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("key", help="ARCH-DATASET, two registry keys")
-    args = parser.parse_args(argv)
-    pair = parse_pair(args.key)
-    reg, entries = checked_pair(pair.arch, pair.dataset)
-    arch, dataset = reg.architectures[pair.arch], reg.datasets[pair.dataset]
-    config = {name: read_section(name) for name in SECTIONS}
+    ctx = start_genesis_stage(argv, __doc__, SECTIONS)
+    arch, dataset, config = ctx.arch, ctx.dataset, ctx.config
     cfg, runtime = config["genesis.information"], config["runtime"]
     budgets = config["genesis.optimizers"].root
     if cfg.optimizer not in budgets:
@@ -47,12 +37,10 @@ def main(argv: list[str] | None = None) -> None:
             f"got {cfg.optimizer!r}"
         )
     budget = budgets[cfg.optimizer]
-    prov = Provenance(
-        f"genesis_information@{args.key}", entries, {n: c.model_dump() for n, c in config.items()}
-    )
-    capacity = json.loads((Path(genesis_dir(args.key, "capacity")) / "capacity.json").read_text())
+    prov = Provenance(f"genesis_information@{ctx.key}", ctx.entries, ctx.params)
+    capacity = json.loads((Path(genesis_dir(ctx.key, "capacity")) / "capacity.json").read_text())
     median = capacity["optimizers"].get(cfg.optimizer, {}).get("n_max_median")
-    out = Path(genesis_dir(args.key, "information"))
+    out = Path(genesis_dir(ctx.key, "information"))
     if not median:
         write_json(out / "information.json", {"status": "not applicable", "reason": "no capacity measured"})
         prov.write(out / "provenance.json")
@@ -66,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.memorize import memorize
 
     device = resolve_device(runtime.device)
-    data = load_dataset(pair.dataset, dataset, read_section("data").root)
-    inputs = adapt_inputs(data.inputs, plan_adaptation(dataset, arch))
+    inputs = ctx.inputs()
     n = int(min(median, cfg.max_samples, len(inputs)))
     order = np.random.default_rng(cfg.seed).permutation(len(inputs))[:n]
     x = torch.from_numpy(inputs[order]).to(device)
@@ -97,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     prov.add(device=device_description(device))
     prov.write(out / "provenance.json")
     print(
-        f"genesis_information@{args.key}: I(W; labels) ≥ {result['mine']:.3f} nats by MINE (ceiling ln M = "
+        f"genesis_information@{ctx.key}: I(W; labels) ≥ {result['mine']:.3f} nats by MINE (ceiling ln M = "
         f"{result['ceiling_nats']:.2f}; the labels carry {result['label_nats']:.0f} nats; calibration recovered "
         f"{result['calibration']['recovered']:.2f})"
     )
