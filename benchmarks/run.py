@@ -471,6 +471,7 @@ def bench_capacity() -> dict[str, object]:
         "linear_trainings": len(linear_log),
         "linear_epochs": sum(e for _, e in linear_log),
         "linear_s": linear_s,
+        "linear_first_failure": linear_log[-1][0] if linear_log else None,
         "seeds": seeds,
         "epochs": epochs,
         "n_train": n_train,
@@ -660,6 +661,14 @@ def render(
             "|---|---|---|---|",
             f"| doubling + bisection | {r['search_trainings']} | {r['search_epochs']} | {r['search_s']:.1f} |",
             f"| linear sweep | {r['linear_trainings']} | {r['linear_epochs']} | {r['linear_s']:.1f} |",
+            "",
+            f"The linear sweep's first failure is at N = {r.get('linear_first_failure')}"
+            + (
+                " (below the search's answer: success is not monotone in N near the threshold for one seed, "
+                "so the threshold is a band, and the median over seeds is what the report uses)."
+                if (r.get("linear_first_failure") or 0) < r["capacity"]
+                else "."
+            ),
             "",
             f"Seeds trained together: {r['seeds']} seeds of the same MLP, {r['epochs']} epochs on "
             f"{r['n_train']} samples (no early stop), one after another vs stacked parameters "
