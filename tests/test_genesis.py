@@ -235,3 +235,67 @@ def test_double_descent_peak_is_the_bump_after_the_first_rise():
         and np.all(noisy[flipped] != labels[flipped])
         and np.all(noisy[~flipped] == labels[~flipped])
     )
+
+
+def _record(arch, family, kwargs, counts, caps, k=4):
+    med = float(np.median(caps))
+    bits = med * math.log2(k)
+    seeds = [{"n_max": c, "details": {}, "history": [[c, True]]} for c in caps]
+    return {
+        "architecture": arch,
+        "dataset": "d",
+        "family": family,
+        "builder_kwargs": kwargs,
+        "optimizers": {
+            "adam": {
+                "counts": counts,
+                "n_max_median": med,
+                "n_max_range": [min(caps), max(caps)],
+                "statuses": ["ok"],
+                "bits": bits,
+                "bits_per_parameter": bits / counts["V"],
+                "plan_bits": math.log2(med * k),
+                "stored_label_bits": bits,
+                "trainings": 1,
+                "seeds": seeds,
+            }
+        },
+    }
+
+
+def test_survey_statistics_find_sweeps_twins_and_transformer_boundaries():
+    from harness.params import GenesisStatisticsConfig
+    from harness.statistics.genesis_survey import genesis_statistics
+
+    cfg = GenesisStatisticsConfig(n_boot=100)
+    records = [  # a depth sweep at width 32 whose capacity grows with depth, and a residual/plain twin
+        _record(
+            f"mlp_d{d}",
+            "mlp",
+            {"depth": d, "width": 32},
+            {"V": 600 * d, "A1": 700, "A2": 550 * d},
+            [100 * d, 110 * d, 90 * d],
+        )
+        for d in (1, 2, 4, 8)
+    ]
+    records += [
+        _record("wrn", "resnet", {"depth": 16, "width": 1}, {"V": 5000, "A1": 900, "A2": 4800}, [900, 1000]),
+        _record(
+            "wrn_plain",
+            "resnet",
+            {"depth": 16, "width": 1, "skip": False},
+            {"V": 5000, "A1": 900, "A2": 4800},
+            [600, 700],
+        ),
+        _record("vit", "transformer", {"depth": 2}, {"V": 20000, "A1": 1500, "A2": 15000}, [2000, 2100]),
+    ]
+    stats = genesis_statistics(records, cfg)
+    adam = stats["optimizers"]["adam"]
+    (sweep,) = adam["depth_sweeps"]
+    assert sweep["depths"] == [1, 2, 4, 8] and sweep["verdict"] == "growth (volume law)"
+    (twin,) = adam["twins"]
+    assert (twin["residual"], twin["plain"], twin["delta"]) == ("wrn", "wrn_plain", 950 - 650)
+    (eff,) = adam["transformers"]["effective_boundary"]
+    assert eff["architecture"] == "vit" and eff["a_eff"] > 0 and len(eff["ci"]) == 2
+    assert adam["laws"]["n"] == 7 and set(adam["laws"]["fits"]) == {"V", "A1", "A2"}
+    assert stats["exponents_by_optimizer"]["adam"]["V"]["exponent"] is not None
