@@ -63,7 +63,7 @@ def ran_stages(proc: subprocess.CompletedProcess) -> list[str]:
 
 def micro_repo_copy(dst: Path, edit=None) -> Path:
     """A committed copy of the working tree synced to the micro profile (``edit(repo)`` first, if given)."""
-    repo = copy_repo(dst)
+    repo = copy_repo(dst, keep_lock=False)
     if edit is not None:
         edit(repo)
     run(["harness", "sync", "--profile", "micro"], repo)
@@ -72,11 +72,18 @@ def micro_repo_copy(dst: Path, edit=None) -> Path:
     return repo
 
 
-def copy_repo(dst: Path) -> Path:
-    """The working tree (tracked and untracked-not-ignored files) as a fresh git repository."""
+def copy_repo(dst: Path, keep_lock: bool = True) -> Path:
+    """The working tree (tracked and untracked-not-ignored files) as a fresh git repository.
+
+    ``keep_lock=False`` deletes the copy's dvc.lock (left uncommitted): a test that switches to another
+    profile runs every stage anyway, and DVC re-reads the whole lock (about 0.7 MB of embedded entries)
+    at every stage it runs."""
     from harness.pipeline.workspace import copy_working_tree
 
-    return copy_working_tree(REPO, dst, env={**os.environ, **GIT_IDENTITY})
+    repo = copy_working_tree(REPO, dst, env={**os.environ, **GIT_IDENTITY})
+    if not keep_lock:
+        (repo / "dvc.lock").unlink(missing_ok=True)
+    return repo
 
 
 def kill_repro_when(repo: Path, stage: str, cache: Path, ready, timeout: float = 180.0) -> None:

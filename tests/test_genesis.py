@@ -150,7 +150,7 @@ def test_a_killed_capacity_search_resumes_under_dvc_repro(tmp_path):
 
     from tests.conftest import copy_repo, kill_repro_when, ran_stages, run
 
-    repo = copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo", keep_lock=False)
     run(["harness", "sync", "--profile", "micro"], repo)
     params = repo / "params.yaml"
     # a longer search (about 0.5 s a training here) so that the kill lands mid-search

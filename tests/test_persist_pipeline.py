@@ -89,7 +89,7 @@ def test_persist_stages_write_every_output_and_the_twelve_predictors(persist_rep
 
 @pytest.mark.slow
 def test_a_killed_landscape_resumes_under_dvc_repro_with_identical_grids(tmp_path: Path):
-    repo = copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo", keep_lock=False)
     run(["harness", "sync", "--profile", "micro"], repo)
     params = repo / "params.yaml"
     # a grid big enough (about 4 s here) that the kill lands mid-slice; partial grids saved every 0.2 s

@@ -303,7 +303,7 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
 
 @pytest.mark.slow
 def test_training_is_deterministic_and_resumes_under_dvc_repro(tmp_path: Path):
-    repo = copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo", keep_lock=False)
     _trim_to_mlp_2(repo)
     run(["harness", "sync", "--profile", "micro"], repo)
     params = repo / "params.yaml"
@@ -366,7 +366,7 @@ def test_training_is_deterministic_and_resumes_under_dvc_repro(tmp_path: Path):
 
 @pytest.mark.slow
 def test_full_profile_lists_its_stages_and_stops_cleanly_without_data(tmp_path: Path):
-    repo = copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo", keep_lock=False)
     run(["harness", "sync", "--profile", "full"], repo)
     listed = run(["dvc", "stage", "list", "--name-only"], repo).stdout.split()
     assert {"data@cifar10", "data@cifar100", "train@cnn_small-cifar100", "train@mlp_8-cifar10"} <= set(listed)
