@@ -10,7 +10,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness.registry.yaml_loader import load_yaml_strict
 from harness.training.config import TrainConfig
@@ -401,6 +410,16 @@ class GenesisConfig(_Section):
     information: GenesisInformationConfig
     double_descent: DoubleDescentConfig
     statistics: GenesisStatisticsConfig
+
+    @field_validator("information")
+    @classmethod
+    def _ensemble_budget(cls, value: GenesisInformationConfig, info: ValidationInfo):
+        budgets = info.data.get("optimizers")  # absent when the optimizers themselves failed validation
+        if budgets is not None and value.optimizer not in budgets.root:
+            raise ValueError(
+                f"optimizer {value.optimizer!r} is not a genesis.optimizers budget; expected one of {list(budgets.root)}"
+            )
+        return value
 
 
 class SurveyParams(_Section):

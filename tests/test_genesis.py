@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +300,51 @@ def test_survey_statistics_find_sweeps_twins_and_transformer_boundaries():
     assert eff["architecture"] == "vit" and eff["a_eff"] > 0 and len(eff["ci"]) == 2
     assert adam["laws"]["n"] == 7 and set(adam["laws"]["fits"]) == {"V", "A1", "A2"}
     assert stats["exponents_by_optimizer"]["adam"]["V"]["exponent"] is not None
+
+
+def test_survey_statistics_never_pool_datasets():
+    from harness.params import GenesisStatisticsConfig
+    from harness.statistics.genesis_survey import genesis_statistics
+
+    def sweep(dataset, scale):
+        out = []
+        for d in (1, 2, 4):
+            r = _record(
+                f"mlp_d{d}",
+                "mlp",
+                {"depth": d, "width": 32},
+                {"V": 600 * d, "A1": 700, "A2": 550 * d},
+                [scale * d],
+            )
+            out.append({**r, "dataset": dataset})
+        return out
+
+    stats = genesis_statistics(sweep("a", 100) + sweep("b", 10), GenesisStatisticsConfig(n_boot=50))
+    assert set(stats["optimizers"]) == {"adam-a", "adam-b"}
+    for scope, dataset, scale in (("adam-a", "a", 100), ("adam-b", "b", 10)):
+        o = stats["optimizers"][scope]
+        assert o["dataset"] == dataset and o["optimizer"] == "adam" and o["laws"]["n"] == 3
+        assert [r["n_max_median"] for r in o["rows"]] == [scale, 2 * scale, 4 * scale]
+    one = genesis_statistics(sweep("a", 100), GenesisStatisticsConfig(n_boot=50))
+    assert set(one["optimizers"]) == {"adam"}
+
+
+def test_the_ensemble_budget_must_be_one_of_the_optimizers():
+    from harness.params import ParamsError, validate_params
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    raw["genesis"]["information"]["optimizer"] = "lion"
+    with pytest.raises(
+        ParamsError, match=r"field 'genesis.information': .*'lion' is not a genesis.optimizers budget"
+    ):
+        validate_params(raw, "params.yaml")
+
+
+def test_gaussian_images_are_the_gaussian_inputs_reshaped():
+    from harness.data.embedded import make_gaussian_images, make_gaussian_inputs
+
+    images = make_gaussian_images(50, [3, 4, 4], 4, seed=7)
+    flat = make_gaussian_inputs(50, 48, 4, seed=7)
+    assert images.inputs.shape == (50, 3, 4, 4) and images.inputs.dtype == np.float32
+    np.testing.assert_array_equal(images.inputs.reshape(50, -1), flat.inputs)
+    np.testing.assert_array_equal(images.targets, flat.targets)

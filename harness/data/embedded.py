@@ -24,6 +24,13 @@ def make_gaussian_inputs(n_samples: int, n_features: int, num_classes: int, seed
     return ArrayDataset(x, rng.integers(0, num_classes, n_samples).astype(np.int64))
 
 
+def make_gaussian_images(n_samples: int, shape: list[int], num_classes: int, seed: int) -> ArrayDataset:
+    """``make_gaussian_inputs`` with every sample shaped as a (C, H, W) image: random-label data that image
+    networks take at its own resolution (GENESIS's convolutional and transformer sweeps on a CPU)."""
+    flat = make_gaussian_inputs(n_samples, int(np.prod(shape)), num_classes, seed)
+    return ArrayDataset(flat.inputs.reshape(n_samples, *shape), flat.targets)
+
+
 def make_gaussian_blobs(
     n_samples: int, n_features: int, centers: int, cluster_std: float, random_state: int
 ) -> ArrayDataset:

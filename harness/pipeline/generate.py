@@ -263,6 +263,37 @@ def _entry_items(
     return items, width
 
 
+def _pair_stage(
+    cmd: str,
+    items: dict[str, Any],
+    width: int,
+    common: set[str],
+    data: list[str],
+    upstream: list[str],
+    registry_params: list[dict[str, list[str]]],
+    sections: list[str],
+    out: str,
+) -> dict[str, Any]:
+    """A per-entry ``foreach`` stage of an experiment: it reads the check's output, its ``data`` manifests,
+    the ``upstream`` stages' folders, its module closure ``common`` and each item's entry code, and the
+    params of its entries (``registry_params``) and of ``data``, ``runtime`` and its ``sections``."""
+    return {
+        "foreach": items,
+        "do": {
+            "cmd": cmd,
+            "deps": [
+                CHECK_OUT,
+                *data,
+                *upstream,
+                *sorted(common),
+                *[f"${{item.code[{i}]}}" for i in range(width)],
+            ],
+            "params": [*registry_params, "data", "runtime", *sections],
+            "outs": [out],
+        },
+    }
+
+
 def _statistics_stage(
     module: str, deps: list[str], section: str, out: str, profile: str, repo: Path, extra_params=()
 ) -> dict[str, Any]:
@@ -294,25 +325,18 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
         common = set(module_closure([module], repo))
         items, width = _entry_items(reg, {r.key: (r.arch, r.dataset) for r in runs}, common, repo)
         # every stage reads the task-A network's size (persist.task_a) except topology, which reads grids
-        sections = ["data", "runtime", section]
-        if part not in ("task_a", "topology"):
-            sections.append("persist.task_a")
-        out = persist_dir("${key}", part)
-        stages[f"persist_{part}"] = {
-            "foreach": items,
-            "do": {
-                "cmd": f"python -m {module} ${{key}}",
-                "deps": [
-                    CHECK_OUT,
-                    data_manifest("${item.dataset}"),
-                    *(persist_dir("${key}", u) for u in upstream),
-                    *sorted(common),
-                    *[f"${{item.code[{i}]}}" for i in range(width)],
-                ],
-                "params": [{k: v} for k, v in _entry_params().items()] + sections,
-                "outs": [out],
-            },
-        }
+        sections = [section] if part in ("task_a", "topology") else [section, "persist.task_a"]
+        stages[f"persist_{part}"] = _pair_stage(
+            f"python -m {module} ${{key}}",
+            items,
+            width,
+            common,
+            [data_manifest("${item.dataset}")],
+            [persist_dir("${key}", u) for u in upstream],
+            [{k: v} for k, v in _entry_params().items()],
+            sections,
+            persist_dir("${key}", part),
+        )
     seeds = ",".join(str(s) for s in params.persist.seeds)
     module = "harness.stages.persist.metrics"
     out = persist_dir("${item}", "metrics")
@@ -396,22 +420,17 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
         if part in ("measure", "transfer"):
             cmd += f" --schemes {','.join(schemes)}"
             registry_params.append({_registry_file("measurements"): [f"measurements.{m}" for m in schemes]})
-        out = phi_dir("${key}", part)
-        stages[f"phi_{part}"] = {
-            "foreach": items,
-            "do": {
-                "cmd": cmd,
-                "deps": [
-                    CHECK_OUT,
-                    *data,
-                    *(phi_dir("${key}", u) for u in upstream),
-                    *sorted(common),
-                    *[f"${{item.code[{i}]}}" for i in range(width)],
-                ],
-                "params": [*registry_params, "data", "runtime", *sections],
-                "outs": [out],
-            },
-        }
+        stages[f"phi_{part}"] = _pair_stage(
+            cmd,
+            items,
+            width,
+            common,
+            data,
+            [phi_dir("${key}", u) for u in upstream],
+            registry_params,
+            sections,
+            phi_dir("${key}", part),
+        )
     module = "harness.stages.phi.statistics"
     stages["phi_statistics"] = _statistics_stage(
         module,
@@ -424,78 +443,53 @@ def _phi_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, 
     return stages
 
 
+GENESIS_PAIR_STAGES: dict[str, tuple[list[str], list[str]]] = {
+    # stage part -> (params sections it reads, upstream parts whose outputs it reads)
+    "capacity": (["genesis.optimizers", "genesis.search"], []),
+    "information": (["genesis.optimizers", "genesis.information"], ["capacity"]),
+}
+"""GENESIS stages of one (architecture, dataset) pair; each writes the folder ``genesis_dir(key, part)``."""
+
+
 def _genesis_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[str, Any]:
     """``genesis_capacity@<arch>-<dataset>`` for every GENESIS pair, and ``genesis_statistics``."""
     pairs = genesis_pairs(reg, params.survey.profile)
     if not pairs:
         return {}
-    module = "harness.stages.genesis.capacity"
-    common = set(module_closure([module], repo))
-    items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
-    stages: dict[str, Any] = {
-        "genesis_capacity": {
-            "foreach": items,
-            "do": {
-                "cmd": f"python -m {module} ${{key}}",
-                "deps": [
-                    CHECK_OUT,
-                    data_manifest("${item.dataset}"),
-                    *sorted(common),
-                    *[f"${{item.code[{i}]}}" for i in range(width)],
-                ],
-                "params": [
-                    *({k: v} for k, v in _entry_params().items()),
-                    "data",
-                    "runtime",
-                    "genesis.optimizers",
-                    "genesis.search",
-                ],
-                "outs": [genesis_dir("${key}", "capacity")],
-            },
-        }
-    }
-    module = "harness.stages.genesis.information"
-    common = set(module_closure([module], repo))
-    items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
-    stages["genesis_information"] = {
-        "foreach": items,
-        "do": {
-            "cmd": f"python -m {module} ${{key}}",
-            "deps": [
-                CHECK_OUT,
-                data_manifest("${item.dataset}"),
-                genesis_dir("${key}", "capacity"),
-                *sorted(common),
-                *[f"${{item.code[{i}]}}" for i in range(width)],
-            ],
-            "params": [
-                *({k: v} for k, v in _entry_params().items()),
-                "data",
-                "runtime",
-                "genesis.optimizers",
-                "genesis.information",
-            ],
-            "outs": [genesis_dir("${key}", "information")],
-        },
-    }
+    stages: dict[str, Any] = {}
+    for part, (sections, upstream) in GENESIS_PAIR_STAGES.items():
+        module = f"harness.stages.genesis.{part}"
+        common = set(module_closure([module], repo))
+        items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
+        stages[f"genesis_{part}"] = _pair_stage(
+            f"python -m {module} ${{key}}",
+            items,
+            width,
+            common,
+            [data_manifest("${item.dataset}")],
+            [genesis_dir("${key}", u) for u in upstream],
+            [{k: v} for k, v in _entry_params().items()],
+            sections,
+            genesis_dir("${key}", part),
+        )
     dd = reg.profiles[params.survey.profile].genesis.double_descent
     dd_deps = []
     if dd is not None:
         module = "harness.stages.genesis.double_descent"
         refs = [reg.architectures[dd.architecture].builder, reg.datasets[dd.dataset].loader]
+        widths = ",".join(str(w) for w in dd.widths)
         stages["genesis_double_descent"] = {
-            "cmd": f"python -m {module}",
+            "cmd": f"python -m {module} {dd.architecture}-{dd.dataset} --widths {widths}",
             "deps": [
                 CHECK_OUT,
                 data_manifest(dd.dataset),
                 *sorted(set(module_closure([module], repo)) | set(_entry_code(refs, set(), repo))),
             ],
+            # the profile's selection is in the command; the entries it names are params
             "params": [
-                "survey",
                 "data",
                 "runtime",
                 "genesis.double_descent",
-                {_registry_file("profiles"): [f"profiles.{params.survey.profile}"]},
                 {
                     _registry_file("architectures"): [
                         f"architectures.{a}" for a in reg.lineage("architectures", dd.architecture)

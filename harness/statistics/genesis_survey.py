@@ -198,12 +198,21 @@ def genesis_statistics(
     double_descent: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows about GENESIS, per optimizer budget; with each pair's ensemble MINE
-    estimate (``information``, in the records' order) and the double-descent run, when given."""
+    estimate (``information``, in the records' order) and the double-descent run, when given.
+
+    Fits never pool datasets: with records on several datasets every optimizer budget gets one scope per
+    dataset, named ``<optimizer>-<dataset>`` (just ``<optimizer>`` when there is one dataset)."""
     optimizers = list(dict.fromkeys(o for r in records for o in r["optimizers"]))
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
     per_optimizer = {}
-    for name in optimizers:
-        rows = _rows(records, name)
-        per_optimizer[name] = {
+    for name, dataset in ((o, d) for o in optimizers for d in datasets):
+        rows = _rows([r for r in records if r["dataset"] == dataset], name)
+        if not rows:
+            continue
+        scope = name if len(datasets) == 1 else f"{name}-{dataset}"
+        per_optimizer[scope] = {
+            "optimizer": name,
+            "dataset": dataset,
             "rows": rows,
             "censored": [r["architecture"] for r in rows if not r["usable"]],
             "laws": _law_comparison(rows, "bits", cfg.n_boot, cfg.seed),

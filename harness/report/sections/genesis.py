@@ -181,6 +181,19 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
                 )
             )
         tr = o["transformers"]
+        if tr["exponents"]["transformer"]["n"]:
+            groups = []
+            for group, fit in tr["exponents"].items():
+                if "error" in fit:
+                    groups.append(f"{group} (n = {fit['n']}): {html.escape(fit['error'])}")
+                else:
+                    groups.append(
+                        f"{group} (n = {fit['n']}): C ~ V^{fit['exponent']:.2f} "
+                        f"[{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}], R² {fit['r2']:.2f}"
+                    )
+            section.paragraphs.append(
+                f"Volume exponents, transformers vs the rest ({name}): " + "; ".join(groups) + "."
+            )
         if tr["effective_boundary"]:
             section.tables.append(
                 Table(

@@ -1,7 +1,9 @@
 """Stage ``genesis_double_descent``: test error vs width at a fixed N with label noise, for one family.
 
-The profile's ``genesis.double_descent`` names the architecture entry (the family's base), the dataset and
-the widths (each overrides the entry's ``width``, after its tiny overrides). With ``genesis.double_descent``
+``python -m harness.stages.genesis.double_descent ARCH-DATASET --widths 2,4,...``: the profile's
+``genesis.double_descent`` names the architecture entry (the family's base), the dataset and the widths
+(each overrides the entry's ``width``, after its tiny overrides); ``harness sync`` writes them into the
+stage's command. With ``genesis.double_descent``
 params: ``n_train`` samples of the dataset's train split (seeded), a ``label_noise`` fraction of their
 labels replaced by a different class drawn uniformly; each width is trained with ``budget`` until it fits
 every (noisy) training label or the budget ends (``harness.training.memorize``), and its error on the
@@ -22,11 +24,11 @@ from harness.data.load import load_dataset
 from harness.params import read_section
 from harness.pipeline.paths import GENESIS_DOUBLE_DESCENT
 from harness.pipeline.provenance import Provenance, device_description
+from harness.pipeline.selection import parse_pair
 from harness.registry.adaptation import plan_adaptation
-from harness.registry.load import Problem, RegistryError
 from harness.stages.common import checked_pair, stage_main, write_json
 
-SECTIONS = ["survey", "genesis.double_descent", "runtime", "data"]
+SECTIONS = ["genesis.double_descent", "runtime", "data"]
 
 
 def noisy_labels(
@@ -57,19 +59,16 @@ def peak_and_threshold(widths: list[int], test_error: list[float], fitted: list[
 
 @stage_main
 def main(argv: list[str] | None = None) -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("key", help="ARCH-DATASET: the family's base entry and the dataset")
+    parser.add_argument("--widths", required=True, help="comma-separated widths, e.g. 2,4,8")
+    args = parser.parse_args(argv)
+    pair = parse_pair(args.key)
+    widths = [int(w) for w in args.widths.split(",")]
+    reg, entries = checked_pair(pair.arch, pair.dataset)
     config = {name: read_section(name) for name in SECTIONS}
     cfg, runtime = config["genesis.double_descent"], config["runtime"]
-    from harness.registry.load import load_registries
-
-    profile = load_registries(check_code=False).profiles[config["survey"].profile]
-    sel = profile.genesis.double_descent if profile.genesis is not None else None
-    if sel is None:
-        raise RegistryError(
-            [Problem("registry/surveys.yaml", config["survey"].profile, "genesis.double_descent", "not set")]
-        )
-    reg, entries = checked_pair(sel.architecture, sel.dataset)
-    arch, dataset = reg.architectures[sel.architecture], reg.datasets[sel.dataset]
+    arch, dataset = reg.architectures[pair.arch], reg.datasets[pair.dataset]
     prov = Provenance("genesis_double_descent", entries, {n: c.model_dump() for n, c in config.items()})
 
     import torch
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.memorize import memorize
 
     device = resolve_device(runtime.device)
-    data = load_dataset(sel.dataset, dataset, read_section("data").root)
+    data = load_dataset(pair.dataset, dataset, read_section("data").root)
     inputs = adapt_inputs(data.inputs, plan_adaptation(dataset, arch))
     split = split_dataset(data, dataset.split.val_fraction, dataset.split.test_fraction, seed=runtime.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     x_test = torch.from_numpy(inputs[split.test]).to(device)
     y_test = torch.from_numpy(data.targets[split.test]).to(device)
     rows = []
-    for width in sel.widths:
+    for width in widths:
         variant = arch.model_copy(
             update={"kwargs": {**arch.kwargs, "width": width}, "tiny": {**arch.tiny, "width": width}}
         )
@@ -123,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(
         out / "double_descent.json",
         {
-            "architecture": sel.architecture,
-            "dataset": sel.dataset,
+            "architecture": pair.arch,
+            "dataset": pair.dataset,
             "n_train": len(train_rows),
             "label_noise": cfg.label_noise,
             "noisy_labels": int(flipped.sum()),

@@ -28,15 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     ctx = start_genesis_stage(argv, __doc__, SECTIONS)
     arch, dataset, config = ctx.arch, ctx.dataset, ctx.config
     cfg, runtime = config["genesis.information"], config["runtime"]
-    budgets = config["genesis.optimizers"].root
-    if cfg.optimizer not in budgets:
-        from harness.params import ParamsError
-
-        raise ParamsError(
-            f"params.yaml: field 'genesis.information.optimizer': expected one of {list(budgets)}; "
-            f"got {cfg.optimizer!r}"
-        )
-    budget = budgets[cfg.optimizer]
+    # `check` validated the whole params.yaml: the ensemble's optimizer is one of genesis.optimizers
+    budget = config["genesis.optimizers"].root[cfg.optimizer]
     prov = Provenance(f"genesis_information@{ctx.key}", ctx.entries, ctx.params)
     capacity = json.loads((Path(genesis_dir(ctx.key, "capacity")) / "capacity.json").read_text())
     median = capacity["optimizers"].get(cfg.optimizer, {}).get("n_max_median")
