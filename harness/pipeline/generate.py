@@ -12,6 +12,7 @@ base entry are padded by repetition (DVC ignores the repeats).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,35 @@ def _pair_stage(
     }
 
 
+def _entry_stages(
+    reg: Registries,
+    repo: Path,
+    experiment: str,
+    keyed: dict[str, tuple[str, str]],
+    parts: dict[str, tuple[list[str], list[str]]],
+    directory: Callable[[str, str], str],
+) -> dict[str, Any]:
+    """``<experiment>_<part>@<key>`` for every part (params sections, upstream parts) and every key of
+    ``keyed`` (key → (architecture, dataset)); each reads its dataset and writes ``directory(key, part)``."""
+    stages = {}
+    for part, (sections, upstream) in parts.items():
+        module = f"harness.stages.{experiment}.{part}"
+        common = set(module_closure([module], repo))
+        items, width = _entry_items(reg, keyed, common, repo)
+        stages[f"{experiment}_{part}"] = _pair_stage(
+            f"python -m {module} ${{key}}",
+            items,
+            width,
+            common,
+            [data_manifest("${item.dataset}")],
+            [directory("${key}", u) for u in upstream],
+            [{k: v} for k, v in _entry_params().items()],
+            sections,
+            directory("${key}", part),
+        )
+    return stages
+
+
 def _statistics_stage(
     module: str, deps: list[str], section: str, out: str, profile: str, repo: Path, extra_params=()
 ) -> dict[str, Any]:
@@ -319,24 +349,13 @@ def _persist_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
     if not pairs:
         return {}
     runs = [Run(p.arch, p.dataset, seed) for p in pairs for seed in params.persist.seeds]
-    stages: dict[str, Any] = {}
-    for part, (section, upstream) in PERSIST_RUN_STAGES.items():
-        module = f"harness.stages.persist.{part}"
-        common = set(module_closure([module], repo))
-        items, width = _entry_items(reg, {r.key: (r.arch, r.dataset) for r in runs}, common, repo)
-        # every stage reads the task-A network's size (persist.task_a) except topology, which reads grids
-        sections = [section] if part in ("task_a", "topology") else [section, "persist.task_a"]
-        stages[f"persist_{part}"] = _pair_stage(
-            f"python -m {module} ${{key}}",
-            items,
-            width,
-            common,
-            [data_manifest("${item.dataset}")],
-            [persist_dir("${key}", u) for u in upstream],
-            [{k: v} for k, v in _entry_params().items()],
-            sections,
-            persist_dir("${key}", part),
-        )
+    # every stage reads the task-A network's size (persist.task_a) except topology, which reads grids
+    parts = {
+        part: ([section] if part in ("task_a", "topology") else [section, "persist.task_a"], upstream)
+        for part, (section, upstream) in PERSIST_RUN_STAGES.items()
+    }
+    keyed = {r.key: (r.arch, r.dataset) for r in runs}
+    stages = _entry_stages(reg, repo, "persist", keyed, parts, persist_dir)
     seeds = ",".join(str(s) for s in params.persist.seeds)
     module = "harness.stages.persist.metrics"
     out = persist_dir("${item}", "metrics")
@@ -456,22 +475,8 @@ def _genesis_stages(reg: Registries, params: SurveyParams, repo: Path) -> dict[s
     pairs = genesis_pairs(reg, params.survey.profile)
     if not pairs:
         return {}
-    stages: dict[str, Any] = {}
-    for part, (sections, upstream) in GENESIS_PAIR_STAGES.items():
-        module = f"harness.stages.genesis.{part}"
-        common = set(module_closure([module], repo))
-        items, width = _entry_items(reg, {p.key: (p.arch, p.dataset) for p in pairs}, common, repo)
-        stages[f"genesis_{part}"] = _pair_stage(
-            f"python -m {module} ${{key}}",
-            items,
-            width,
-            common,
-            [data_manifest("${item.dataset}")],
-            [genesis_dir("${key}", u) for u in upstream],
-            [{k: v} for k, v in _entry_params().items()],
-            sections,
-            genesis_dir("${key}", part),
-        )
+    keyed = {p.key: (p.arch, p.dataset) for p in pairs}
+    stages = _entry_stages(reg, repo, "genesis", keyed, GENESIS_PAIR_STAGES, genesis_dir)
     dd = reg.profiles[params.survey.profile].genesis.double_descent
     dd_deps = []
     if dd is not None:

@@ -89,6 +89,15 @@ def double_descent_figure(dd: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def _law_text(label: str, count: str, fit: dict, bic: bool = False) -> str:
+    """``C ~ count^α [CI] (R², BIC)`` for a fitted law, or why it has none."""
+    if "error" in fit:
+        return f"{label}: {html.escape(fit['error'])}"
+    text = f"C ~ {count}^{fit['exponent']:.2f} [{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}] (R² {fit['r2']:.2f}"
+    text += f", BIC {fit['bic']:.1f})" if bic else ")"
+    return text if label == count else f"{label}: {text}"
+
+
 def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
     section = Section("Experiment 3 — GENESIS: memorization capacity vs volume and boundary", "genesis")
     section.paragraphs.append(
@@ -131,13 +140,7 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
         if "fits" in laws:
             parts = []
             for count, fit in laws["fits"].items():
-                if "error" in fit:
-                    parts.append(f"{count}: {html.escape(fit['error'])}")
-                else:
-                    parts.append(
-                        f"C ~ {count}^{fit['exponent']:.2f} [{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}] "
-                        f"(R² {fit['r2']:.2f}, BIC {fit['bic']:.1f})"
-                    )
+                parts.append(_law_text(count, count, fit, bic=True))
             col = ", ".join(f"{k} {v:.2f}" for k, v in laws["collinearity"].items())
             text += " " + "; ".join(parts) + f". Correlation of the logs: {col}."
         text += (
@@ -182,15 +185,7 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
             )
         tr = o["transformers"]
         if tr["exponents"]["transformer"]["n"]:
-            groups = []
-            for group, fit in tr["exponents"].items():
-                if "error" in fit:
-                    groups.append(f"{group} (n = {fit['n']}): {html.escape(fit['error'])}")
-                else:
-                    groups.append(
-                        f"{group} (n = {fit['n']}): C ~ V^{fit['exponent']:.2f} "
-                        f"[{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}], R² {fit['r2']:.2f}"
-                    )
+            groups = [_law_text(f"{g} (n = {f['n']})", "V", f) for g, f in tr["exponents"].items()]
             section.paragraphs.append(
                 f"Volume exponents, transformers vs the rest ({name}): " + "; ".join(groups) + "."
             )
