@@ -377,11 +377,11 @@ def bench_mutual_information(device: str) -> dict[str, object]:
 
 
 def bench_capacity() -> dict[str, object]:
-    """GENESIS: trainings and epochs the capacity search spends vs a linear sweep over N, and seeds of a
-    small MLP trained together (stacked parameters, ``torch.func``) vs one after another."""
+    """GENESIS: trainings and epochs the capacity search spends vs a linear sweep over N, and ensembles of
+    a tiny MLP and a tiny ViT trained together (``harness.training.ensemble``: stacked parameters,
+    ``torch.func``) vs one after another."""
     import numpy as np
     import torch
-    from torch.func import functional_call, stack_module_state
 
     from harness.measurements.capacity import memorization_capacity
     from harness.models.mlp import build_mlp
@@ -417,50 +417,41 @@ def bench_capacity() -> dict[str, object]:
         n += precision
     linear_s = time.perf_counter() - t0
 
-    # seeds trained together vs one after another: fixed epochs (no early stop), same data per seed
-    seeds, epochs, n_train = 5, 20, 1024
-    xs, ys = x[:n_train], y[:n_train]
-    fixed = cfg.model_copy(update={"epochs": epochs})
+    # ensembles: M networks on one sample set (genesis_information), stacked vs one after another, each
+    # member with its own labels, initialization and batch order, early stop at 100% as in the stage
+    from harness.models.vision import build_vit
+    from harness.training.ensemble import _stacked
 
-    def one_by_one() -> None:
-        for seed in range(seeds):
-            torch.manual_seed(seed)
-            model = build_mlp(16, 4, 2, 32)
-            opt = torch.optim.Adam(model.parameters(), lr=fixed.lr)
-            gen = torch.Generator().manual_seed(seed)
-            for _ in range(epochs):
-                order = torch.randperm(n_train, generator=gen)
-                for i in range(0, n_train, fixed.batch_size):
-                    rows = order[i : i + fixed.batch_size]
-                    loss = torch.nn.functional.cross_entropy(model(xs[rows]), ys[rows])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+    members, n_train = 32, 128
+    images = torch.from_numpy(rng.standard_normal((n_train, 3, 8, 8)).astype(np.float32))
+    labels = torch.from_numpy(rng.integers(0, 4, (members, n_train)))
+    networks = {
+        "mlp (4 hidden layers of 32, 192 inputs)": (lambda: build_mlp(192, 4, 4, 32), images.flatten(1)),
+        "vit (2 layers, width 16, 4 patches of 8x8x3)": (
+            lambda: build_vit(3, 8, 4, patch_size=4, embed_dim=16, depth=2, num_heads=2),
+            images,
+        ),
+    }
+    ensembles = {}
+    for name, (make, inputs) in networks.items():
 
-    def stacked() -> None:
-        models = []
-        for seed in range(seeds):
-            torch.manual_seed(seed)
-            models.append(build_mlp(16, 4, 2, 32))
-        params, buffers = stack_module_state(models)
-        base = models[0].to("meta")
-        opt = torch.optim.Adam(params.values(), lr=fixed.lr)  # elementwise: independent per seed
-        gens = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
+        def build(m: int, make=make) -> torch.nn.Module:
+            torch.manual_seed(m)
+            return make()
 
-        def loss_one(p, b, xb, yb):
-            return torch.nn.functional.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+        def one_by_one(build=build, inputs=inputs) -> None:
+            for m in range(members):
+                memorize(build(m), inputs, labels[m], cfg, seed=m)
 
-        batched = torch.func.vmap(loss_one)
-        for _ in range(epochs):
-            orders = torch.stack([torch.randperm(n_train, generator=g) for g in gens])
-            for i in range(0, n_train, fixed.batch_size):
-                rows = orders[:, i : i + fixed.batch_size]
-                loss = batched(params, buffers, xs[rows], ys[rows]).sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        def stacked(build=build, inputs=inputs) -> None:
+            _stacked([build(m) for m in range(members)], inputs, labels, cfg, list(range(members)))
 
-    sequential_s, stacked_s = _interleaved(one_by_one, stacked, 3, lambda: None)
+        sequential_s, stacked_s = _interleaved(one_by_one, stacked, 1, lambda: None)
+        ensembles[name] = {
+            "sequential_s": sequential_s,
+            "stacked_s": stacked_s,
+            "speedup": sequential_s / stacked_s,
+        }
     return {
         "capacity": found["n_max"],
         "n_range": [n_min, n_max],
@@ -472,12 +463,9 @@ def bench_capacity() -> dict[str, object]:
         "linear_epochs": sum(e for _, e in linear_log),
         "linear_s": linear_s,
         "linear_first_failure": linear_log[-1][0] if linear_log else None,
-        "seeds": seeds,
-        "epochs": epochs,
+        "members": members,
         "n_train": n_train,
-        "sequential_s": sequential_s,
-        "stacked_s": stacked_s,
-        "stacked_speedup": sequential_s / stacked_s,
+        "ensembles": ensembles,
     }
 
 
@@ -670,11 +658,19 @@ def render(
                 else "."
             ),
             "",
-            f"Seeds trained together: {r['seeds']} seeds of the same MLP, {r['epochs']} epochs on "
-            f"{r['n_train']} samples (no early stop), one after another vs stacked parameters "
-            f"(`torch.func.stack_module_state` + `vmap`, one Adam over the stacks, which is elementwise and so "
-            f"independent per seed); alternating, medians of 3: {r['sequential_s']:.2f} s vs "
-            f"{r['stacked_s']:.2f} s ({r['stacked_speedup']:.2f}x).",
+            f"Ensembles ({r['members']} networks on the same {r['n_train']} random images, each with its own "
+            "labels, initialization and batch order, the same budget with early stop; `genesis_information` "
+            "trains 256): one after another (`memorize`) vs stacked (`torch.func.stack_module_state` + `vmap`, "
+            "one Adam over the stacks, elementwise and so independent per member); alternating, one run each:",
+            "",
+            "| network | one after another (s) | stacked (s) | speed-up |",
+            "|---|---|---|---|",
+            *(
+                f"| {name} | {e['sequential_s']:.1f} | {e['stacked_s']:.1f} | {e['speedup']:.2f}x |"
+                for name, e in r.get("ensembles", {}).items()
+            ),
+            "",
+            "`memorize_ensemble` stacks what is faster here (MLPs) and trains the rest one after another.",
         ]
     if survey:
         lines += [

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.measurements.weight_information import weight_label_information
     from harness.models.build import build_architecture
     from harness.training.device import make_deterministic, resolve_device
-    from harness.training.memorize import memorize
+    from harness.training.ensemble import memorize_ensemble
 
     device = resolve_device(runtime.device)
     inputs = ctx.inputs()
@@ -52,18 +52,20 @@ def main(argv: list[str] | None = None) -> None:
     order = np.random.default_rng(cfg.seed).permutation(len(inputs))[:n]
     x = torch.from_numpy(inputs[order]).to(device)
     k = dataset.num_classes
-    weights, labels, fitted = [], [], 0
-    for m in range(cfg.ensemble):
-        y = np.random.default_rng([cfg.seed, m]).integers(0, k, n)
+    labels = np.stack([np.random.default_rng([cfg.seed, m]).integers(0, k, n) for m in range(cfg.ensemble)])
+
+    def build(m: int) -> torch.nn.Module:
         make_deterministic(m, runtime.deterministic)
-        model = build_architecture(arch, dataset, budget.size).to(device)
-        run = memorize(model, x, torch.from_numpy(y).to(device), budget, seed=m)
-        fitted += run.fitted
-        weights.append(torch.cat([p.detach().flatten().cpu() for p in model.parameters()]).numpy())
-        labels.append(y)
+        return build_architecture(arch, dataset, budget.size).to(device)
+
+    # member m: its own label draw, initialization and batch order (seed m); stacked where the network allows
+    members = memorize_ensemble(
+        build, x, torch.from_numpy(labels).to(device), budget, seeds=list(range(cfg.ensemble))
+    )
+    fitted = sum(member.result.fitted for member in members)
     result = weight_label_information(
-        np.stack(weights),
-        np.stack(labels),
+        np.stack([member.weights for member in members]),
+        labels,
         k,
         dims=cfg.dims,
         steps=cfg.steps,
