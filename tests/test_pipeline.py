@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -45,6 +46,9 @@ def test_stage_names_carry_registry_keys():
     assert "train@cnn_small-blobs" not in listed  # image network, vector data: no declared rule
 
 
+PERSIST_PARTS = ("task_a", "landscape", "topology", "curvature", "forgetting")
+
+
 def _trim_to_mlp_2(repo: Path) -> None:
     """Speed: the micro profile trains every vector network on blobs; keep mlp_2 as the only one."""
     path = repo / "registry" / "architectures.yaml"
@@ -63,10 +67,7 @@ def micro_repo(tmp_path_factory) -> Path:
 def test_micro_survey_end_to_end(micro_repo: Path):
     repo = micro_repo
     first = run(["dvc", "repro"], repo)
-    persist = [
-        f"persist_{p}@cnn_small-digits-s0"
-        for p in ("task_a", "landscape", "topology", "curvature", "forgetting")
-    ]
+    persist = [f"persist_{p}@cnn_small-digits-s0" for p in PERSIST_PARTS]
     assert sorted(ran_stages(first)) == sorted(
         [
             "check",
@@ -259,32 +260,29 @@ def test_stage_deps_and_params_are_exactly_what_each_stage_uses(micro_repo: Path
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     script = tmp_path / "recorder.py"
     script.write_text(RECORDER)
-    commands = {
-        "check": ("check", []),
-        "data": ("data@blobs", ["blobs"]),
-        "train": ("train@mlp_2-blobs", ["mlp_2-blobs", "--measurements", "test_cross_entropy"]),
-        "report": ("report", []),
+    # stage module -> one stage that runs it; its arguments are the ones dvc.lock recorded
+    stages = {
+        "check": "check",
+        "data": "data@blobs",
+        "train": "train@mlp_2-blobs",
+        "report": "report",
+        **{f"persist.{part}": f"persist_{part}@cnn_small-digits-s0" for part in PERSIST_PARTS},
+        "persist.metrics": "persist_metrics@cnn_small-digits",
+        "persist.statistics": "persist_statistics",
+        **{f"phi.{part}": f"phi_{part}@mlp_2-blobs" for part in ("train", "measure", "transfer")},
+        "phi.statistics": "phi_statistics",
         **{
-            f"persist.{part}": (f"persist_{part}@cnn_small-digits-s0", ["cnn_small-digits-s0"])
-            for part in ("task_a", "landscape", "topology", "curvature", "forgetting")
+            f"genesis.{part}": f"genesis_{part}@mlp_d1_w256-gaussian_inputs"
+            for part in ("capacity", "information")
         },
-        "persist.metrics": ("persist_metrics@cnn_small-digits", ["cnn_small-digits", "--seeds", "0"]),
-        "persist.statistics": ("persist_statistics", []),
-        "phi.train": ("phi_train@mlp_2-blobs", ["mlp_2-blobs"]),
-        "phi.measure": ("phi_measure@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
-        "phi.transfer": ("phi_transfer@mlp_2-blobs", ["mlp_2-blobs", "--schemes", "phi_layer"]),
-        "phi.statistics": ("phi_statistics", []),
-        "genesis.capacity": (
-            "genesis_capacity@mlp_d1_w256-gaussian_inputs",
-            ["mlp_d1_w256-gaussian_inputs"],
-        ),
-        "genesis.information": (
-            "genesis_information@mlp_d1_w256-gaussian_inputs",
-            ["mlp_d1_w256-gaussian_inputs"],
-        ),
-        "genesis.double_descent": ("genesis_double_descent", []),
-        "genesis.statistics": ("genesis_statistics", []),
+        "genesis.double_descent": "genesis_double_descent",
+        "genesis.statistics": "genesis_statistics",
     }
+    commands = {}
+    for kind, stage in stages.items():
+        cmd = shlex.split(lock[stage]["cmd"])
+        assert cmd[:3] == ["python", "-m", f"harness.stages.{kind}"], (stage, cmd)
+        commands[kind] = (stage, cmd[3:])
     for kind, (stage, args) in commands.items():
         record = tmp_path / f"{kind}.json"
         # PYTHONPATH: import the copy's harness, as `python -m` in the copy does
