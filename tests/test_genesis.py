@@ -94,6 +94,18 @@ def test_bic_picks_the_true_law_when_the_predictors_are_not_collinear():
     assert fa["bic"] - fv["bic"] == pytest.approx(15 * math.log((1 - fa["r2"]) / (1 - fv["r2"])))
 
 
+def test_a_preferred_law_that_fits_poorly_says_so():
+    rng = np.random.default_rng(7)
+    volume = np.geomspace(1e4, 1e7, 15)
+    area = rng.permutation(np.geomspace(1e3, 1e5, 15))
+    capacity = volume**0.3 * np.exp(rng.normal(0, 0.8, 15))  # the V law, buried in scatter
+    out = compare_laws(capacity, {"V": volume, "A1": area}, n_boot=100)
+    assert out["best"] == "V" and out["fits"]["V"]["r2"] < 0.5
+    assert "not a good description" in out["verdict"]
+    good = compare_laws(volume**0.8 * np.exp(rng.normal(0, 0.05, 15)), {"V": volume, "A1": area}, n_boot=100)
+    assert good["best"] == "V" and "not a good description" not in good["verdict"]
+
+
 def test_collinear_predictors_are_reported_as_inseparable():
     rng = np.random.default_rng(2)
     volume = np.geomspace(1e4, 1e7, 10)

@@ -20,6 +20,8 @@ COLLINEAR = 0.95
 """|corr(log x1, log x2)| at or above which two predictors' laws are not told apart."""
 BIC_MARGIN = 2.0
 """A law is preferred when its BIC is lower by more than this (Kass & Raftery 1995: "positive")."""
+POOR_FIT = 0.5
+"""A preferred law whose R² (log space) is below this is said to describe the points poorly."""
 
 
 def _line(lx: np.ndarray, ly: np.ndarray) -> tuple[float, float, float]:
@@ -133,6 +135,11 @@ def compare_laws(y, predictors: dict[str, Any], seed: int = 0, n_boot: int = 100
     else:
         margin = min(fits[n]["bic"] for n in rivals) - fits[best]["bic"]
         verdict = f"{best} law preferred (ΔBIC = {margin:.1f} over the next; same ranking as R²)"
+        if fits[best]["r2"] < POOR_FIT:
+            verdict += (
+                f", but it explains only R² = {fits[best]['r2']:.2f} of log capacity: better than the others, "
+                "not a good description of these points"
+            )
         best_named = best
     return {"fits": fits, "collinearity": pairs, "verdict": verdict, "best": best_named}
 
