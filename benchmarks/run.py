@@ -670,7 +670,8 @@ def render(
                 for name, e in r.get("ensembles", {}).items()
             ),
             "",
-            "`memorize_ensemble` stacks what is faster here (MLPs) and trains the rest one after another.",
+            "`memorize_ensemble` stacks every network without buffers (both of these); networks with "
+            "batch-norm statistics (the WRNs) train one after another.",
         ]
     if survey:
         lines += [

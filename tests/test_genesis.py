@@ -399,3 +399,24 @@ def test_a_stacked_ensemble_trains_each_member_as_memorize_would(optimizer, lr, 
         np.testing.assert_allclose(member.weights, weights, atol=1e-3)
     # some members stop early (fitted), others run the whole budget
     assert {m.result.fitted for m in stacked} == {True, False}
+
+
+def test_a_stacked_vit_ensemble_returns_every_member():
+    import torch
+
+    from harness.models.vision import build_vit
+    from harness.training.config import TrainConfig
+    from harness.training.ensemble import can_stack, memorize_ensemble
+
+    def build(m: int) -> torch.nn.Module:
+        torch.manual_seed(m)
+        return build_vit(3, 8, 4, patch_size=4, embed_dim=8, depth=1, num_heads=2)
+
+    assert can_stack(build(0))  # no buffers: trained stacked
+    cfg = TrainConfig(epochs=3, batch_size=8, optimizer="adam", lr=0.01, schedule="constant", size="tiny")
+    x = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 4, (3, 16), generator=torch.Generator().manual_seed(1))
+    members = memorize_ensemble(build, x, labels, cfg, seeds=[0, 1, 2])
+    size = sum(p.numel() for p in build(0).parameters())
+    assert [m.weights.shape for m in members] == [(size,)] * 3
+    assert all(m.result.predictions.shape == (16,) and 1 <= m.result.epochs <= 3 for m in members)
