@@ -10,6 +10,7 @@ from harness.measurements.volume_area import connection_layers, connection_weigh
 from harness.models.build import build_architecture
 from harness.models.cnn import build_conv_net
 from harness.models.mlp import build_mlp
+from harness.registry.adaptation import plan_adaptation
 from tests.test_registry import _REG
 
 # key -> parameters with a CIFAR-100 head (100 classes), from the research plan; +-5% allowed
@@ -83,10 +84,8 @@ def test_first_and_last_layers_follow_execution_order(key: str):
     layers = connection_layers(model)
     executed: list[nn.Module] = []
     hooks = [m.register_forward_pre_hook(lambda mod, _: executed.append(mod)) for m in layers]
-    shape = [3, 32, 32] if arch.image_size else _REG.datasets[dataset].shape
-    if arch.input == "vector" and dataset == "digits":
-        shape = [64]
     ds = _REG.datasets[dataset]
+    shape = plan_adaptation(ds, arch).shape  # what the network receives (resized, repeated channels)
     x = torch.randint(0, ds.vocab_size, (2, *shape)) if arch.input == "sequence" else torch.randn(2, *shape)
     with torch.no_grad():
         if arch.input == "graph":
