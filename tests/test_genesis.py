@@ -412,7 +412,9 @@ def test_a_stacked_vit_ensemble_returns_every_member():
         torch.manual_seed(m)
         return build_vit(3, 8, 4, patch_size=4, embed_dim=8, depth=1, num_heads=2)
 
-    assert can_stack(build(0))  # no buffers: trained stacked
+    assert can_stack(build(0))  # no buffers, dropout at 0: trained stacked
+    assert not can_stack(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.1)))
+    assert not can_stack(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)))
     cfg = TrainConfig(epochs=3, batch_size=8, optimizer="adam", lr=0.01, schedule="constant", size="tiny")
     x = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = torch.randint(0, 4, (3, 16), generator=torch.Generator().manual_seed(1))

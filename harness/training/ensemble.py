@@ -3,7 +3,7 @@
 ``memorize_ensemble`` gives member m what ``harness.training.memorize.memorize`` would: a network from
 ``build(m)``, trained on (inputs, labels[m]) with ``cfg`` in batches shuffled with ``seeds[m]``, stopped at
 100% training accuracy or at the end of the budget, a non-finite loss recorded as diverged. Networks
-without buffers train stacked: their parameters stacked with ``torch.func.stack_module_state``, one
+without buffers or active dropout train stacked: their parameters stacked with ``torch.func.stack_module_state``, one
 forward/backward over every member with ``vmap``, one optimizer over the stacks (SGD with momentum and Adam
 are elementwise, so each member's updates are its own). A member's result and weights are taken the epoch
 it fits; it keeps training with the others, unused. Networks with buffers (batch-norm statistics, which
@@ -39,8 +39,10 @@ class EnsembleMember:
 
 
 def can_stack(model: nn.Module) -> bool:
-    """Whether ``memorize_ensemble`` trains copies of ``model`` stacked: it has no buffers to update."""
-    return next(model.buffers(), None) is None
+    """Whether ``memorize_ensemble`` trains copies of ``model`` stacked: it has no buffers to update and no
+    active dropout (train and eval mode compute the same function, with no randomness to batch)."""
+    dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+    return next(model.buffers(), None) is None and not dropout
 
 
 def _flat(params: list[torch.Tensor]) -> np.ndarray:
