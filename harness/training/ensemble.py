@@ -3,11 +3,12 @@
 ``memorize_ensemble`` gives member m what ``harness.training.memorize.memorize`` would: a network from
 ``build(m)``, trained on (inputs, labels[m]) with ``cfg`` in batches shuffled with ``seeds[m]``, stopped at
 100% training accuracy or at the end of the budget, a non-finite loss recorded as diverged. Networks
-without buffers or active dropout train stacked: their parameters stacked with ``torch.func.stack_module_state``, one
-forward/backward over every member with ``vmap``, one optimizer over the stacks (SGD with momentum and Adam
-are elementwise, so each member's updates are its own). A member's result and weights are taken the epoch
-it fits; it keeps training with the others, unused. Networks with buffers (batch-norm statistics, which
-would be shared) train one after another with ``memorize``. Measured on a 2-core CPU (32 members, N = 128,
+without buffers or active dropout train stacked: their parameters stacked with
+``torch.func.stack_module_state``, one forward/backward over every member with ``vmap``, one optimizer over
+the stacks (SGD with momentum and Adam are elementwise, so each member's updates are its own). A member's
+result and weights are taken the epoch it fits; it keeps training with the others, unused. Other networks
+(batch-norm statistics would be shared; dropout would need batched randomness) train one after another
+with ``memorize``. Measured on a 2-core CPU (32 members, N = 128,
 docs/benchmarks.md): stacking is about 3x faster for a tiny MLP and 3.7x for a tiny ViT (even though
 ``vmap`` falls back to a loop over scaled-dot-product attention). Batched kernels sum in another order, so
 a stacked member matches its ``memorize`` run up to float rounding, which can tip a member that sits at
