@@ -27,6 +27,16 @@ def test_committed_dvc_yaml_is_in_sync_with_registries(registries):
     assert (REPO / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `harness sync`"
 
 
+def test_committed_dvc_lock_is_whole():
+    """A repro killed while DVC rewrites dvc.lock leaves it truncated; DVC then refuses every command."""
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    assert lock["schema"] == "2.0" and lock["stages"]
+    for name, stage in lock["stages"].items():
+        assert isinstance(stage["cmd"], str), name
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            assert isinstance(entry["path"], str) and "md5" in entry, (name, entry)
+
+
 def test_committed_params_equal_the_embedded_preset(registries):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     assert raw == registries.profiles["embedded"].params
