@@ -420,7 +420,7 @@ def bench_capacity() -> dict[str, object]:
     # ensembles: M networks on one sample set (genesis_information), stacked vs one after another, each
     # member with its own labels, initialization and batch order, early stop at 100% as in the stage
     from harness.models.vision import build_vit
-    from harness.training.ensemble import _stacked
+    from harness.training.ensemble import memorize_ensemble
 
     members, n_train = 32, 128
     images = torch.from_numpy(rng.standard_normal((n_train, 3, 8, 8)).astype(np.float32))
@@ -440,11 +440,10 @@ def bench_capacity() -> dict[str, object]:
             return make()
 
         def one_by_one(build=build, inputs=inputs) -> None:
-            for m in range(members):
-                memorize(build(m), inputs, labels[m], cfg, seed=m)
+            memorize_ensemble(build, inputs, labels, cfg, seeds=list(range(members)), stacked=False)
 
         def stacked(build=build, inputs=inputs) -> None:
-            _stacked([build(m) for m in range(members)], inputs, labels, cfg, list(range(members)))
+            memorize_ensemble(build, inputs, labels, cfg, seeds=list(range(members)), stacked=True)
 
         sequential_s, stacked_s = _interleaved(one_by_one, stacked, 1, lambda: None)
         ensembles[name] = {

@@ -389,7 +389,8 @@ def test_a_stacked_ensemble_trains_each_member_as_memorize_would(optimizer, lr, 
     same = lambda m: build(2 * (m % 2))  # noqa: E731  width 32, two initializations
     assert can_stack(same(0))
     stacked = memorize_ensemble(same, x, labels, cfg, seeds=[5, 6, 7, 8])
-    for m, member in enumerate(stacked):
+    one_by_one = memorize_ensemble(same, x, labels, cfg, seeds=[5, 6, 7, 8], stacked=False)
+    for m, (member, sequential) in enumerate(zip(stacked, one_by_one, strict=True)):
         model = same(m)
         alone = memorize(model, x, labels[m], cfg, seed=5 + m)
         assert (member.result.fitted, member.result.epochs) == (alone.fitted, alone.epochs)
@@ -397,6 +398,8 @@ def test_a_stacked_ensemble_trains_each_member_as_memorize_would(optimizer, lr, 
         weights = torch.cat([p.detach().flatten() for p in model.parameters()]).numpy()
         # batched matmuls sum in another order: float32 drift over ~200 steps, far below the weights' scale
         np.testing.assert_allclose(member.weights, weights, atol=1e-3)
+        np.testing.assert_array_equal(sequential.weights, weights)  # the fallback is memorize itself
+        assert sequential.result.epochs == alone.epochs
     # some members stop early (fitted), others run the whole budget
     assert {m.result.fitted for m in stacked} == {True, False}
 

@@ -57,17 +57,23 @@ def memorize_ensemble(
     cfg: TrainConfig,
     *,
     seeds: list[int],
+    stacked: bool | None = None,
 ) -> list[EnsembleMember]:
     """Member m: ``build(m)`` (seed inside it) memorizing (``inputs``, ``labels[m]``) with batch order
-    ``seeds[m]``. ``labels`` has shape (M, N); every model must be on the inputs' device."""
-    models = [build(m) for m in range(len(seeds))]
-    if not can_stack(models[0]):
-        out = []
-        for model, y, seed in zip(models, labels, seeds, strict=True):
-            result = memorize(model, inputs, y, cfg, seed=seed)
-            out.append(EnsembleMember(result, _flat(list(model.parameters()))))
-        return out
-    return _stacked(models, inputs, labels, cfg, seeds)
+    ``seeds[m]``. ``labels`` has shape (M, N); every model must be on the inputs' device. ``stacked``:
+    None decides by ``can_stack``; False trains one after another (each network built only when its turn
+    comes, so full-size members are never all in memory); True stacks (the benchmark compares both)."""
+    first = build(0)
+    if stacked is None:
+        stacked = can_stack(first)
+    if stacked:
+        return _stacked([first, *(build(m) for m in range(1, len(seeds)))], inputs, labels, cfg, seeds)
+    out = []
+    for m, (y, seed) in enumerate(zip(labels, seeds, strict=True)):
+        model = first if m == 0 else build(m)
+        result = memorize(model, inputs, y, cfg, seed=seed)
+        out.append(EnsembleMember(result, _flat(list(model.parameters()))))
+    return out
 
 
 def _stacked(
