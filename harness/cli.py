@@ -1,4 +1,4 @@
-"""The ``harness`` command: check, sync, list, describe, estimate, status."""
+"""The ``harness`` command: check, sync, run, list, describe, estimate, status."""
 
 from __future__ import annotations
 
@@ -66,6 +66,39 @@ def _estimate(args: argparse.Namespace) -> None:
     from harness.registry.load import load_registries
 
     print(render_estimate(load_registries(check_code=False), read_params()))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.pipeline.cluster import load_cluster_config
+    from harness.pipeline.parallel import run_graph
+
+    config = load_cluster_config(
+        args.config,
+        {
+            "executor": args.executor,
+            "jobs": args.jobs,
+            "slurm.partition": args.partition,
+            "slurm.account": args.account,
+            "slurm.walltime": args.time,
+            "slurm.gpus_per_job": args.gpus_per_job,
+            "slurm.cpus_per_job": args.cpus_per_job,
+            "slurm.memory_gb_per_job": args.mem_gb,
+            "slurm.extra_sbatch": args.sbatch or None,
+        },
+    )
+    summary = run_graph(
+        args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob
+    )
+    if args.dry:
+        return 0
+    print(
+        f"harness run: {len(summary.ran)} ran, {len(summary.restored)} restored from the run-cache, "
+        f"{len(summary.up_to_date)} up to date, {len(summary.failed)} failed, {len(summary.skipped)} skipped "
+        f"in {summary.seconds:.1f} s"
+    )
+    for name, why in summary.failed.items():
+        print(f"  failed: {name}: {why}", file=sys.stderr)
+    return 0 if summary.ok else 1
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -138,6 +171,26 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sync", help="write dvc.yaml (and, with --profile, params.yaml) for a profile")
     p.add_argument("--profile", help="preset of registry/surveys.yaml: embedded (default), micro, full")
     p.set_defaults(fn=_sync)
+    p = sub.add_parser(
+        "run",
+        help="run the stale stages of dvc.yaml in parallel on Dask workers (local or SLURM), recording "
+        "each in dvc.lock as `dvc repro --keep-going` would",
+    )
+    p.add_argument("targets", nargs="*", help="stages (default: all of dvc.yaml); their upstream stages run too")
+    p.add_argument("--jobs", "-j", type=int, help="workers (local: default GPUs, else cores) or SLURM jobs")
+    p.add_argument("--executor", choices=["local", "slurm"], help="default: cluster.yaml's, else local")
+    p.add_argument("--dry", action="store_true", help="list the stages that may run and their resources")
+    p.add_argument("--force", "-f", action="store_true", help="run the targets' stages even if unchanged")
+    p.add_argument("--glob", action="store_true", help="targets are shell globs of stage names")
+    p.add_argument("--config", help="cluster configuration file (default: ./cluster.yaml if present)")
+    p.add_argument("--partition", help="SLURM partition")
+    p.add_argument("--account", help="SLURM account")
+    p.add_argument("--time", help="SLURM wall time of a worker job, [D-]HH:MM:SS")
+    p.add_argument("--gpus-per-job", type=int, help="SLURM GPUs per worker job (0: CPU only)")
+    p.add_argument("--cpus-per-job", type=int, help="SLURM CPUs per worker job")
+    p.add_argument("--mem-gb", type=float, help="SLURM memory per worker job, GB")
+    p.add_argument("--sbatch", action="append", help="extra #SBATCH option (repeatable): --sbatch=--qos=high")
+    p.set_defaults(fn=_run)
     p = sub.add_parser("list", help="list the entries of one registry")
     p.add_argument("registry", choices=sorted(LISTS))
     p.set_defaults(fn=_list)
@@ -153,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("status", help="which stages `dvc repro` would re-run, and why")
     p.set_defaults(fn=_status)
     args = parser.parse_args(argv)
+    from harness.pipeline.cluster import ClusterConfigError
+
     try:
-        args.fn(args)
-    except (RegistryError, ParamsError, MissingDataError, UsageError) as err:
+        return args.fn(args) or 0
+    except (RegistryError, ParamsError, MissingDataError, UsageError, ClusterConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,184 @@
+"""Dask clusters that run stage commands, and the function a Dask worker runs for one stage.
+
+``local``: a Dask ``SpecCluster`` of nanny-supervised worker processes on this machine, one per GPU (each
+pinned with CUDA_VISIBLE_DEVICES, as dask-cuda's LocalCUDACluster does) or, without GPUs, one per core
+share. ``slurm``: dask-jobqueue's ``SLURMCluster``, one worker per SLURM job, kept at a fixed count by
+``adapt`` (a worker retired before its wall time is replaced). Each worker offers the Dask resource
+STAGE=1 and each stage asks for it, so a worker runs one stage at a time whatever its thread count.
+A worker that dies mid-stage (killed, pre-empted, out of memory) has its stage rescheduled by Dask on
+another worker, up to ``distributed.scheduler.allowed-failures`` times; the stage resumes from the
+harness cache.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.pipeline.cluster import ClusterConfig, StageResources, usable_cores, walltime_seconds
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """What a worker needs to run one stage: its commands from dvc.yaml and where to write the log."""
+
+    name: str
+    commands: tuple[str, ...]
+    wdir: str
+    remove: tuple[str, ...]
+    """Outputs to delete before the first command, as `dvc repro` does (persistent outputs are kept)."""
+    log: str
+    env: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    name: str
+    returncode: int
+    seconds: float
+    host: str
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """The stage's process gets SIGKILL when its worker dies, so a rescheduled stage never races an
+    orphan of the first attempt (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def execute_stage(job: StageJob) -> StageOutcome:
+    """Run one stage's commands on this worker, output to ``job.log``; a non-zero exit ends the stage."""
+    for rel in job.remove:
+        path = Path(job.wdir) / rel
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    log = Path(job.log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **dict(job.env)}
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    start = time.perf_counter()
+    code = 0
+    with log.open("w") as out:
+        out.write(f"# stage {job.name} on {socket.gethostname()}\n")
+        for cmd in job.commands:
+            out.write(f"> {cmd}\n")
+            out.flush()
+            code = subprocess.run(
+                [shell, "-c", cmd],
+                cwd=job.wdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            ).returncode
+            if code != 0:
+                break
+    return StageOutcome(job.name, code, time.perf_counter() - start, socket.gethostname())
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """One thread budget for every math library a stage may use, so N workers do not oversubscribe."""
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+
+
+@dataclass(frozen=True)
+class JobSize:
+    """A SLURM worker job: the largest need of the stage kinds it may run, unless cluster.yaml sets it."""
+
+    gpus: int
+    cpus: int
+    memory_gb: float
+    walltime: str
+
+    @classmethod
+    def covering(cls, needs: list[StageResources], config: ClusterConfig) -> JobSize:
+        s = config.slurm
+        longest = max((n.walltime for n in needs), key=walltime_seconds, default="01:00:00")
+        return cls(
+            gpus=s.gpus_per_job if s.gpus_per_job is not None else max((n.gpus for n in needs), default=0),
+            cpus=s.cpus_per_job or max((n.cpus for n in needs), default=1),
+            memory_gb=s.memory_gb_per_job or max((n.memory_gb for n in needs), default=4.0),
+            walltime=s.walltime or longest,
+        )
+
+
+def local_cluster(config: ClusterConfig, jobs: int, gpus: list[int]) -> tuple[Any, int]:
+    """(cluster, threads per worker) for this machine. Every worker offers the resource STAGE=1 (and
+    GPU=1 when pinned to one): each task asks for STAGE=1, so a worker runs one stage at a time."""
+    from dask.distributed import Nanny, Scheduler, SpecCluster
+
+    threads = max(1, usable_cores() // jobs)
+    workers = {}
+    for i in range(jobs):
+        env = thread_env(threads)
+        resources: dict[str, float] = {"STAGE": 1}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = str(gpus[i % len(gpus)])
+            resources["GPU"] = 1
+        workers[f"local-{i}"] = {
+            "cls": Nanny,
+            "options": {
+                "nthreads": 1,
+                "env": env,
+                "resources": resources,
+                "memory_limit": 0,
+                "silence_logs": logging.ERROR,
+            },
+        }
+    scheduler = {
+        "cls": Scheduler,
+        "options": {"dashboard_address": config.local.dashboard, "host": "127.0.0.1"},
+    }
+    if config.local.dashboard is None:
+        scheduler["options"].pop("dashboard_address")
+        scheduler["options"]["dashboard"] = False
+    cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="harness-local")
+    return cluster, threads
+
+
+def slurm_cluster(config: ClusterConfig, jobs: int, size: JobSize) -> Any:
+    """A dask-jobqueue SLURMCluster of ``jobs`` worker jobs of ``size`` (one worker, one stage at a time)."""
+    from dask_jobqueue import SLURMCluster
+
+    s = config.slurm
+    directives = [f"--qos={s.qos}"] if s.qos else []
+    if size.gpus:
+        directives.append(f"--gres=gpu:{size.gpus}")
+    directives += list(s.extra_sbatch)
+    lifetime = max(60, walltime_seconds(size.walltime) - 600)
+    offers = f"STAGE=1,GPU={size.gpus}" if size.gpus else "STAGE=1"
+    worker_args = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", "60s", "--resources", offers]
+    Path(s.log_directory).mkdir(parents=True, exist_ok=True)
+    cluster = SLURMCluster(
+        queue=s.partition,
+        account=s.account,
+        cores=size.cpus,
+        processes=1,
+        memory=f"{size.memory_gb:g}GB",
+        walltime=size.walltime,
+        job_extra_directives=directives,
+        job_script_prologue=[*s.prologue, *(f"export {k}={v}" for k, v in thread_env(size.cpus).items())],
+        worker_extra_args=worker_args,
+        python=s.python,
+        interface=s.interface,
+        log_directory=s.log_directory,
+        job_name="harness",
+        scheduler_options={"dashboard_address": config.local.dashboard or ":0"},
+    )
+    cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
+    return cluster

@@ -1,0 +1,374 @@
+"""`harness run`: the DVC graph run in parallel on a Dask cluster, with DVC kept as the record.
+
+DVC decides what is stale and records what ran; Dask places the commands on workers. The coordinator
+(this process) holds DVC's repository in memory and does, for each stage, what ``dvc repro
+--keep-going`` does around its command (dvc/stage/__init__.py ``Stage.run``, dvc 3.x), one stage at a
+time under the repository lock:
+
+1. when every upstream stage of the target set has finished: ``stage.changed()`` (or ``--force``);
+   unchanged stages are up to date;
+2. ``remove_outs`` (persistent outputs are kept), then try DVC's run-cache (``stage_cache.restore``:
+   the outputs of an identical earlier run are checked out and the command is not run); otherwise
+   ``save_deps`` and the stage's ``cmd`` is submitted to a Dask worker (``executors.execute_stage``);
+3. when the command has finished: ``save`` (which also fills the run-cache), ``commit`` (outputs into
+   .dvc/cache) and ``dump`` (its dvc.lock entry), exactly as `dvc repro` would write them.
+
+A stage starts as soon as its own upstream stages are recorded, not in waves. A failed stage's
+descendants are skipped; independent stages finish; the exit status is non-zero. Afterwards `dvc status`
+is clean and `dvc repro` runs nothing. The DVC calls are internal Python APIs of the dvc version pinned
+in requirements.lock; tests/test_run.py checks the lock entries against a serial `dvc repro`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.pipeline.cluster import ClusterConfig, usable_cores, visible_gpus
+from harness.pipeline.executors import (
+    JobSize,
+    StageJob,
+    StageOutcome,
+    execute_stage,
+    local_cluster,
+    slurm_cluster,
+)
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class RunSummary:
+    """What happened to each stage of the target set."""
+
+    ran: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    """Outputs checked out from DVC's run-cache instead of running the command."""
+    up_to_date: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Stage → why (the exit status and log file, or the exception)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Stage → the failed upstream stage it depended on."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+def log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(f"    | {line}" for line in text[-lines:])
+
+
+class GraphRun:
+    """One `harness run`: the target stages and their upstream closure, in DVC's order."""
+
+    def __init__(self, repo: Any, targets: list[str], *, glob: bool = False, force: bool = False):
+        from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+        self.repo = repo
+        self.force = force
+        self.candidates: set[Any] | None = None  # filled by may_run()
+        with repo.lock:
+            stages = collect_stages(repo, targets or ["dvc.yaml"], glob=glob)
+            self.graph = get_active_graph(repo.index.graph)
+            self.order = plan_repro(self.graph, stages)
+        scope = set(self.order)
+        # DVC's graph points from a stage to the stages it depends on (successors are upstream)
+        self.upstream = {s: [u for u in self.graph.successors(s) if u in scope] for s in self.order}
+        self.downstream: dict[Any, list[Any]] = {s: [] for s in self.order}
+        for s, ups in self.upstream.items():
+            for u in ups:
+                self.downstream[u].append(s)
+
+    def name(self, stage: Any) -> str:
+        return stage.addressing
+
+    def descendants(self, stage: Any) -> list[Any]:
+        seen: dict[Any, None] = {}
+        todo = list(self.downstream[stage])
+        while todo:
+            s = todo.pop()
+            if s not in seen:
+                seen[s] = None
+                todo.extend(self.downstream[s])
+        return [s for s in self.order if s in seen]
+
+    def stale_now(self) -> list[Any]:
+        """Stages that are stale before anything runs (their downstream may become stale as they run)."""
+        with self.repo.lock:
+            return [s for s in self.order if self.force or s.changed(upstream=self.upstream[s])]
+
+    def may_run(self) -> list[Any]:
+        """Stale stages and their descendants; every other stage of the scope is up to date (and is not
+        checked again)."""
+        stale = self.stale_now()
+        marked = set(stale)
+        for s in stale:
+            marked.update(self.descendants(s))
+        self.candidates = marked
+        return [s for s in self.order if s in marked]
+
+    # -- the DVC side of one stage (coordinator, under the repository lock) -------------------------
+    def prepare(self, stage: Any) -> str:
+        """'up to date', 'restored' (from the run-cache, recorded) or 'run' (outputs removed, deps saved)."""
+        from dvc.stage.cache import RunCacheNotFoundError
+
+        if self.candidates is not None and stage not in self.candidates:
+            return "up to date"
+        with self.repo.lock:
+            if not self.force and not stage.changed(upstream=self.upstream[stage]):
+                return "up to date"
+            if not stage.cmd or stage.frozen:  # a data source or frozen stage: DVC only verifies it
+                stage.reproduce(upstream=self.upstream[stage], force=self.force)
+                stage.dump(update_pipeline=False)
+                return "restored"
+            stage.remove_outs(ignore_remove=False, force=False)
+            if not self.force:
+                try:
+                    stage.repo.stage_cache.restore(stage)
+                except RunCacheNotFoundError:
+                    stage.save_deps()
+                else:
+                    self._record(stage)
+                    return "restored"
+            else:
+                stage.save_deps()
+            return "run"
+
+    def record(self, stage: Any) -> None:
+        with self.repo.lock:
+            self._record(stage)
+
+    def _record(self, stage: Any) -> None:
+        no_cache_outs = any(not o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot))
+        stage.save(run_cache=not no_cache_outs)
+        stage.commit()
+        stage.dump(update_pipeline=False)
+
+    def job(self, stage: Any, logs: Path) -> StageJob:
+        commands = stage.cmd if isinstance(stage.cmd, list) else stage.cmd.splitlines()
+        name = self.name(stage)
+        return StageJob(
+            name=name,
+            commands=tuple(c for c in commands if c.strip()),
+            wdir=str(stage.wdir),
+            remove=tuple(str(o.fs_path) for o in stage.outs if not o.persist),
+            log=str((logs / f"{name}.log").resolve()),
+            env=(("DVC_ROOT", str(self.repo.root_dir)), ("DVC_STAGE", name)),
+        )
+
+
+class Executor:
+    """A Dask cluster started on the first submission (a run with nothing stale starts none)."""
+
+    def __init__(self, config: ClusterConfig, jobs: int, needs: list[Any], say: Callable[[str], None]):
+        self.config, self.jobs, self.say = config, jobs, say
+        self.needs = needs
+        self.client: Any = None
+        self.cluster: Any = None
+        self.completed: Any = None  # dask's as_completed over every submitted stage
+        self.gpus = False
+
+    def start(self) -> None:
+        from dask.distributed import Client, as_completed
+
+        if self.config.executor == "slurm":
+            size = JobSize.covering(self.needs, self.config)
+            self.cluster = slurm_cluster(self.config, self.jobs, size)
+            self.gpus = size.gpus > 0
+            where = (
+                f"SLURM, up to {self.jobs} job(s) of {size.gpus} GPU(s), {size.cpus} CPU(s), "
+                f"{size.memory_gb:g} GB, {size.walltime}"
+            )
+        else:
+            gpus = self.config.local.gpus if self.config.local.gpus is not None else visible_gpus()
+            self.cluster, threads = local_cluster(self.config, self.jobs, gpus)
+            self.gpus = bool(gpus)
+            pinned = f", pinned to GPUs {gpus}" if gpus else ""
+            where = f"local, {self.jobs} worker(s) × {threads} thread(s){pinned}"
+        self.client = Client(self.cluster)
+        self.completed = as_completed()
+        link = self.client.dashboard_link if self.config.local.dashboard else "off"
+        self.say(f"executor: {where}; Dask dashboard: {link}")
+
+    def submit(self, job: StageJob, gpus: int) -> Any:
+        if self.client is None:
+            self.start()
+        resources = {"STAGE": 1}
+        if self.gpus and gpus:
+            resources["GPU"] = gpus
+        fut = self.client.submit(
+            execute_stage, job, key=f"{job.name}-{uuid.uuid4().hex[:8]}", resources=resources, pure=False
+        )
+        self.completed.add(fut)
+        return fut
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def default_jobs(config: ClusterConfig) -> int:
+    if config.jobs:
+        return config.jobs
+    if config.executor == "slurm":
+        return 8
+    gpus = config.local.gpus if config.local.gpus is not None else visible_gpus()
+    return len(gpus) or usable_cores()
+
+
+def run_graph(
+    targets: list[str],
+    config: ClusterConfig,
+    *,
+    jobs: int | None = None,
+    dry: bool = False,
+    force: bool = False,
+    glob: bool = False,
+    say: Callable[[str], None] = print,
+) -> RunSummary:
+    """Run the stale stages of ``targets`` (default: all of dvc.yaml) and their stale upstream stages on
+    the executor of ``config``; record each in dvc.lock and the DVC cache as it finishes."""
+    from dvc.repo import Repo
+
+    start = time.perf_counter()
+    summary = RunSummary()
+    logging.getLogger("dvc").setLevel(logging.WARNING)  # not "Updating lock file" at every stage
+    repo = Repo(".")
+    try:
+        run = GraphRun(repo, targets, glob=glob, force=force)
+        may_run = run.may_run()
+        jobs = jobs or default_jobs(config)
+        say(
+            f"harness run: {len(run.order)} stage(s) in scope; {len(may_run)} stale or downstream of a "
+            f"stale one; executor {config.executor}, {jobs} job(s)"
+        )
+        if dry:
+            for s in may_run:
+                r = config.stage_resources(run.name(s))
+                say(f"  would run {run.name(s)}  ({r.gpus} GPU, {r.cpus} CPU, {r.memory_gb:g} GB, {r.walltime})")
+            summary.up_to_date = [run.name(s) for s in run.order if s not in set(may_run)]
+            return summary
+        if config.executor == "slurm":
+            _check_fits(run, may_run, config)
+        needs = [config.stage_resources(run.name(s)) for s in may_run]
+        executor = Executor(config, min(jobs, max(1, len(may_run))), needs, say)
+        logs = Path(config.logs)
+        pending = list(run.order)
+        done: set[Any] = set()
+        running: dict[Any, Any] = {}
+
+        def progress(event: str) -> None:
+            left = len(pending) + len(running)
+            say(
+                f"[{len(done)}/{len(run.order)} done · {len(running)} submitted · {len(summary.failed)} failed · "
+                f"{len(summary.skipped)} skipped · {left} left] {event}"
+            )
+
+        def skip_downstream(stage: Any) -> None:
+            for d in run.descendants(stage):
+                if d in pending:
+                    pending.remove(d)
+                    summary.skipped[run.name(d)] = run.name(stage)
+
+        def launch_ready() -> None:
+            while ready := [s for s in pending if all(u in done for u in run.upstream[s])]:
+                stage = ready[0]
+                pending.remove(stage)
+                name = run.name(stage)
+                try:
+                    what = run.prepare(stage)
+                except Exception as err:  # a DVC error for this stage: recorded, not fatal
+                    summary.failed[name] = f"{type(err).__name__}: {err}"
+                    skip_downstream(stage)
+                    progress(f"FAILED {name} before it started: {err}")
+                    continue
+                if what == "run":
+                    job = run.job(stage, logs)
+                    fut = executor.submit(job, config.stage_resources(name).gpus)
+                    running[fut] = stage
+                    say(f"Running stage '{name}' (log: {_relative(job.log)})")
+                else:
+                    done.add(stage)
+                    (summary.restored if what == "restored" else summary.up_to_date).append(name)
+                    if what == "restored":
+                        progress(f"restored {name} from the run-cache")
+
+        try:
+            launch_ready()
+            while running:
+                fut = next(executor.completed)
+                stage = running.pop(fut)
+                name = run.name(stage)
+                outcome = _outcome(fut, name)
+                log = str((logs / f"{name}.log").resolve())
+                if outcome.returncode == 0:
+                    try:
+                        run.record(stage)
+                    except Exception as err:
+                        outcome = StageOutcome(name, -1, outcome.seconds, outcome.host)
+                        summary.failed[name] = f"recording it in DVC failed: {type(err).__name__}: {err}"
+                if outcome.returncode == 0:
+                    done.add(stage)
+                    summary.ran.append(name)
+                    progress(f"ran {name} in {outcome.seconds:.1f} s on {outcome.host}")
+                else:
+                    summary.failed.setdefault(name, f"exit status {outcome.returncode}")
+                    before = len(summary.skipped)
+                    skip_downstream(stage)
+                    progress(
+                        f"FAILED {name} ({summary.failed[name]}); log: {_relative(log)}; "
+                        f"{len(summary.skipped) - before} downstream stage(s) skipped\n{log_tail(log)}"
+                    )
+                launch_ready()
+        finally:
+            executor.close()
+    finally:
+        repo.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _outcome(fut: Any, name: str) -> StageOutcome:
+    """The worker's result, or a failure when the task raised or its worker died too often."""
+    try:
+        return fut.result()
+    except Exception as err:  # KilledWorker, or an error in execute_stage itself
+        print(f"{name}: {type(err).__name__}: {err}")
+        return StageOutcome(name, -1, 0.0, "?")
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _check_fits(run: GraphRun, stages: list[Any], config: ClusterConfig) -> None:
+    """Refuse, before any work, a stage that needs more than a SLURM worker job offers."""
+    from harness.pipeline.cluster import ClusterConfigError
+
+    size = JobSize.covering([config.stage_resources(run.name(s)) for s in stages], config)
+    too_big = [
+        f"{run.name(s)} needs {r.gpus} GPU(s) and {r.cpus} CPU(s)"
+        for s in stages
+        for r in [config.stage_resources(run.name(s))]
+        if (size.gpus and r.gpus > size.gpus)
+    ]
+    if too_big:
+        raise ClusterConfigError(
+            f"a SLURM worker job has {size.gpus} GPU(s) (slurm.gpus_per_job): " + "; ".join(too_big)
+        )
