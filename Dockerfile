@@ -32,4 +32,5 @@ COPY . /work
 ENV PYTHONPATH=/work
 RUN git config --system --add safe.directory '*'
 
-CMD ["bash", "-c", "python -m harness.cli sync && dvc repro"]
+# `harness run`: the stale stages on one Dask worker per visible GPU, recorded in dvc.lock as `dvc repro` would.
+CMD ["bash", "-c", "python -m harness.cli sync && python -m harness.cli run"]

@@ -23,8 +23,11 @@ venv: $(STAMP)
 pipeline: $(STAMP)
 	harness sync $(if $(PROFILE),--profile $(PROFILE),)
 
+# The stale stages in parallel on Dask workers (one per GPU, else one per core; `harness run --help`),
+# recorded in dvc.lock as `dvc repro` would: `dvc repro` afterwards runs nothing.
+JOBS ?=
 reproduce: pipeline
-	dvc repro
+	harness run $(if $(JOBS),--jobs $(JOBS),)
 
 lint: $(STAMP)
 	ruff check harness tests benchmarks

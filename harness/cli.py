@@ -86,9 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             "slurm.extra_sbatch": args.sbatch or None,
         },
     )
-    summary = run_graph(
-        args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob
-    )
+    summary = run_graph(args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob)
     if args.dry:
         return 0
     print(
@@ -176,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run the stale stages of dvc.yaml in parallel on Dask workers (local or SLURM), recording "
         "each in dvc.lock as `dvc repro --keep-going` would",
     )
-    p.add_argument("targets", nargs="*", help="stages (default: all of dvc.yaml); their upstream stages run too")
+    p.add_argument(
+        "targets", nargs="*", help="stages (default: all of dvc.yaml); their upstream stages run too"
+    )
     p.add_argument("--jobs", "-j", type=int, help="workers (local: default GPUs, else cores) or SLURM jobs")
     p.add_argument("--executor", choices=["local", "slurm"], help="default: cluster.yaml's, else local")
     p.add_argument("--dry", action="store_true", help="list the stages that may run and their resources")

@@ -42,4 +42,28 @@ def test_determinism_environment_and_default_command():
     assert "CUBLAS_WORKSPACE_CONFIG=:4096:8" in DOCKERFILE
     assert re.search(r"PYTHONHASHSEED=\d+", DOCKERFILE)
     cmd = re.findall(r"^CMD (.+)$", DOCKERFILE, flags=re.M)
-    assert cmd and "dvc repro" in cmd[-1]
+    assert cmd and "harness.cli run" in cmd[-1]
+
+
+def test_apptainer_workers_run_the_same_image_with_gpus_and_the_checkout_at_its_own_path():
+    """Clusters run Apptainer: the example cluster.yaml runs SLURM workers in the Docker image converted to
+    a SIF, with --nv, the image's venv, and the checkout bound (and imported) at the same path."""
+    import shlex
+
+    from harness.pipeline.cluster import load_cluster_config
+
+    config = load_cluster_config(REPO / "cluster.example.yaml")
+    assert config.executor == "slurm"
+    argv = shlex.split(config.slurm.python or "")
+    assert argv[:3] == ["apptainer", "exec", "--nv"]
+    venv = re.search(r"VIRTUAL_ENV=(\S+)", DOCKERFILE).group(1)
+    assert argv[-1] == f"{venv}/bin/python" and argv[-2].endswith(".sif")
+    bind, pwd = argv[argv.index("--bind") + 1], argv[argv.index("--pwd") + 1]
+    assert bind == pwd and f"PYTHONPATH={bind}" in argv
+    tag = re.search(r"docker build -t (\S+) \.", DOCKERFILE).group(1)
+    readme = (REPO / "README.md").read_text()
+    assert f"apptainer build {argv[-2]} docker-daemon://{tag}:latest" in readme
+    assert (
+        f"apptainer build {argv[-2]} docker-daemon://{tag}:latest"
+        in (REPO / "cluster.example.yaml").read_text()
+    )

@@ -99,8 +99,6 @@ class LocalConfig(_Config):
 
     gpus: list[int] | None = None
     """GPU indices to use; default: every GPU `nvidia-smi` lists (within CUDA_VISIBLE_DEVICES)."""
-    dashboard: str | None = ":8787"
-    """Address of Dask's live dashboard (needs bokeh); null turns it off."""
 
 
 class SlurmConfig(_Config):
@@ -148,6 +146,8 @@ class ClusterConfig(_Config):
     """Workers (local) or SLURM jobs at most; default: local GPUs, else usable cores; SLURM: 8."""
     logs: str = "logs/stages"
     """Folder of one log file per stage (its command's stdout and stderr)."""
+    dashboard: str | None = ":8787"
+    """Address of Dask's live dashboard (task stream, progress; served by bokeh); null: none locally."""
     local: LocalConfig = LocalConfig()
     slurm: SlurmConfig = SlurmConfig()
     resources: dict[str, StageResources] = {}
@@ -167,7 +167,9 @@ def _format(err: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def load_cluster_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ClusterConfig:
+def load_cluster_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> ClusterConfig:
     """Defaults ← ``path`` (default: ./cluster.yaml when it exists) ← ``overrides`` (dotted keys, such as
     ``slurm.partition``; None values are ignored). Raises ClusterConfigError naming the file and field."""
     file = Path(path) if path is not None else Path(CONFIG_FILE)

@@ -12,6 +12,7 @@ harness cache.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -51,16 +52,35 @@ class StageOutcome:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """The stage's process gets SIGKILL when its worker dies, so a rescheduled stage never races an
-    orphan of the first attempt (Linux prctl PR_SET_PDEATHSIG)."""
-    try:
+    """The stage's shell gets SIGKILL when its worker dies (Linux prctl PR_SET_PDEATHSIG); what the
+    shell started is found and killed by ``kill_earlier_attempts`` before the stage runs again."""
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
+
+
+def kill_earlier_attempts(job: StageJob) -> int:
+    """SIGKILL the processes of an earlier attempt at this stage still alive on this host (the stage's
+    worker died and its grandchildren outlived it), found by the DVC_ROOT and DVC_STAGE variables every
+    stage process carries. Returns how many were killed."""
+    import psutil
+
+    wanted = dict(job.env)
+    killed = 0
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            environ = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        if environ.get("DVC_STAGE") == wanted["DVC_STAGE"] and environ.get("DVC_ROOT") == wanted["DVC_ROOT"]:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+                killed += 1
+    return killed
 
 
 def execute_stage(job: StageJob) -> StageOutcome:
     """Run one stage's commands on this worker, output to ``job.log``; a non-zero exit ends the stage."""
+    orphans = kill_earlier_attempts(job)
     for rel in job.remove:
         path = Path(job.wdir) / rel
         if path.is_dir() and not path.is_symlink():
@@ -75,6 +95,8 @@ def execute_stage(job: StageJob) -> StageOutcome:
     code = 0
     with log.open("w") as out:
         out.write(f"# stage {job.name} on {socket.gethostname()}\n")
+        if orphans:
+            out.write(f"# killed {orphans} process(es) left by an earlier attempt\n")
         for cmd in job.commands:
             out.write(f"> {cmd}\n")
             out.flush()
@@ -142,12 +164,14 @@ def local_cluster(config: ClusterConfig, jobs: int, gpus: list[int]) -> tuple[An
         }
     scheduler = {
         "cls": Scheduler,
-        "options": {"dashboard_address": config.local.dashboard, "host": "127.0.0.1"},
+        "options": {"dashboard_address": config.dashboard, "host": "127.0.0.1"},
     }
-    if config.local.dashboard is None:
+    if config.dashboard is None:
         scheduler["options"].pop("dashboard_address")
         scheduler["options"]["dashboard"] = False
-    cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="harness-local")
+    cluster = SpecCluster(
+        workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="harness-local"
+    )
     return cluster, threads
 
 
@@ -178,7 +202,7 @@ def slurm_cluster(config: ClusterConfig, jobs: int, size: JobSize) -> Any:
         interface=s.interface,
         log_directory=s.log_directory,
         job_name="harness",
-        scheduler_options={"dashboard_address": config.local.dashboard or ":0"},
+        scheduler_options={"dashboard_address": config.dashboard or ":0"},
     )
     cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
     return cluster

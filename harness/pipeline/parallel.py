@@ -69,6 +69,62 @@ def log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(f"    | {line}" for line in text[-lines:])
 
 
+class LockWriter:
+    """dvc.lock entries of finished stages, written in batches.
+
+    DVC rewrites the whole dvc.lock after every stage with its round-trip YAML parser and emitter (pure
+    Python): for the embedded survey's 0.9 MB lock that is several seconds per stage, which would make
+    the coordinator the bottleneck. Here each entry is DVC's own (``serialize.to_lockfile``); the file is
+    re-read with DVC's loader, updated, written with DVC's emitter (``dumps_yaml``: byte-identical to what
+    `dvc repro` writes) to a temporary file and renamed over dvc.lock (never half-written). A flush happens
+    at the end of the run and otherwise at most every ``max(min_interval, 10 × last flush time)`` seconds,
+    so flushing costs at most ~10% of a core. A stage recorded but not yet flushed when the coordinator is
+    killed is not lost: its outputs are in the DVC cache and run-cache, so the next run restores it
+    without running it (a stage with ``cache: false`` outputs has no run-cache entry and runs again)."""
+
+    def __init__(self, repo: Any, order: list[str], min_interval: float = 30.0):
+        self.repo = repo
+        self.order = order
+        self.added: set[str] = set()
+        self.path = Path(repo.root_dir) / "dvc.lock"
+        self.min_interval = min_interval
+        self.pending: dict[str, Any] = {}
+        self.last = time.monotonic()
+        self.interval = min_interval
+
+    def add(self, stage: Any) -> None:
+        from dvc.stage.serialize import to_lockfile
+
+        self.pending.update(to_lockfile(stage))
+
+    def flush(self, force: bool = False) -> None:
+        from dvc.utils.serialize import dumps_yaml, parse_yaml
+
+        if not self.pending or (not force and time.monotonic() - self.last < self.interval):
+            return
+        start = time.monotonic()
+        with self.repo.lock:
+            text = self.path.read_text() if self.path.exists() else ""
+            data = parse_yaml(text, str(self.path)) if text else {}
+            data = data or {"schema": "2.0"}
+            stages = data.setdefault("stages", {})
+            self.added.update(k for k in self.pending if k not in stages)
+            stages.update(self.pending)
+            # DVC appends a stage new to dvc.lock when it finishes; serially that is DVC's planned order,
+            # so the entries this run added are kept at the end in that order, whatever order they
+            # finished in (the file is then byte-identical to a serial `dvc repro`'s)
+            rank = {name: i for i, name in enumerate(self.order)}
+            added = sorted((k for k in stages if k in self.added), key=lambda k: rank.get(k, len(rank)))
+            data["stages"] = {**{k: v for k, v in stages.items() if k not in self.added}}
+            data["stages"].update({k: stages[k] for k in added})
+            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(dumps_yaml(data))
+            tmp.replace(self.path)
+        self.pending.clear()
+        self.last = time.monotonic()
+        self.interval = max(self.min_interval, 10 * (self.last - start))
+
+
 class GraphRun:
     """One `harness run`: the target stages and their upstream closure, in DVC's order."""
 
@@ -89,6 +145,12 @@ class GraphRun:
         for s, ups in self.upstream.items():
             for u in ups:
                 self.downstream[u].append(s)
+        self.lock = LockWriter(repo, [self.name(s) for s in self.order])
+        # Dask priority: the longest chain of stages waiting on this one (HEFT's upward rank with unit
+        # costs), so the critical path is not starved by independent stages submitted earlier
+        self.rank: dict[Any, int] = {}
+        for s in self.order[::-1]:  # DVC's order is upstream first: descendants are ranked before
+            self.rank[s] = 1 + max((self.rank[d] for d in self.downstream[s]), default=0)
 
     def name(self, stage: Any) -> str:
         return stage.addressing
@@ -130,7 +192,7 @@ class GraphRun:
                 return "up to date"
             if not stage.cmd or stage.frozen:  # a data source or frozen stage: DVC only verifies it
                 stage.reproduce(upstream=self.upstream[stage], force=self.force)
-                stage.dump(update_pipeline=False)
+                self.lock.add(stage)
                 return "restored"
             stage.remove_outs(ignore_remove=False, force=False)
             if not self.force:
@@ -150,10 +212,12 @@ class GraphRun:
             self._record(stage)
 
     def _record(self, stage: Any) -> None:
+        """``Stage.run``'s tail: hash deps and outputs (filling the run-cache), move the outputs into the
+        DVC cache, and queue the stage's dvc.lock entry (``LockWriter``)."""
         no_cache_outs = any(not o.use_cache for o in stage.outs if not (o.is_metric or o.is_plot))
         stage.save(run_cache=not no_cache_outs)
         stage.commit()
-        stage.dump(update_pipeline=False)
+        self.lock.add(stage)
 
     def job(self, stage: Any, logs: Path) -> StageJob:
         commands = stage.cmd if isinstance(stage.cmd, list) else stage.cmd.splitlines()
@@ -198,17 +262,22 @@ class Executor:
             where = f"local, {self.jobs} worker(s) × {threads} thread(s){pinned}"
         self.client = Client(self.cluster)
         self.completed = as_completed()
-        link = self.client.dashboard_link if self.config.local.dashboard else "off"
+        link = self.client.dashboard_link if self.config.dashboard else "off"
         self.say(f"executor: {where}; Dask dashboard: {link}")
 
-    def submit(self, job: StageJob, gpus: int) -> Any:
+    def submit(self, job: StageJob, gpus: int, priority: int) -> Any:
         if self.client is None:
             self.start()
         resources = {"STAGE": 1}
         if self.gpus and gpus:
             resources["GPU"] = gpus
         fut = self.client.submit(
-            execute_stage, job, key=f"{job.name}-{uuid.uuid4().hex[:8]}", resources=resources, pure=False
+            execute_stage,
+            job,
+            key=f"{job.name}-{uuid.uuid4().hex[:8]}",
+            resources=resources,
+            priority=priority,
+            pure=False,
         )
         self.completed.add(fut)
         return fut
@@ -258,7 +327,9 @@ def run_graph(
         if dry:
             for s in may_run:
                 r = config.stage_resources(run.name(s))
-                say(f"  would run {run.name(s)}  ({r.gpus} GPU, {r.cpus} CPU, {r.memory_gb:g} GB, {r.walltime})")
+                say(
+                    f"  would run {run.name(s)}  ({r.gpus} GPU, {r.cpus} CPU, {r.memory_gb:g} GB, {r.walltime})"
+                )
             summary.up_to_date = [run.name(s) for s in run.order if s not in set(may_run)]
             return summary
         if config.executor == "slurm":
@@ -297,7 +368,7 @@ def run_graph(
                     continue
                 if what == "run":
                     job = run.job(stage, logs)
-                    fut = executor.submit(job, config.stage_resources(name).gpus)
+                    fut = executor.submit(job, config.stage_resources(name).gpus, run.rank[stage])
                     running[fut] = stage
                     say(f"Running stage '{name}' (log: {_relative(job.log)})")
                 else:
@@ -308,32 +379,34 @@ def run_graph(
 
         try:
             launch_ready()
+            run.lock.flush()
             while running:
                 fut = next(executor.completed)
                 stage = running.pop(fut)
                 name = run.name(stage)
-                outcome = _outcome(fut, name)
+                outcome, why = _outcome(fut)
                 log = str((logs / f"{name}.log").resolve())
-                if outcome.returncode == 0:
+                if why is None:
                     try:
                         run.record(stage)
-                    except Exception as err:
-                        outcome = StageOutcome(name, -1, outcome.seconds, outcome.host)
-                        summary.failed[name] = f"recording it in DVC failed: {type(err).__name__}: {err}"
-                if outcome.returncode == 0:
+                    except Exception as err:  # outputs missing, say: the stage failed, the run goes on
+                        why = f"recording it in DVC failed: {type(err).__name__}: {err}"
+                if why is None:
                     done.add(stage)
                     summary.ran.append(name)
-                    progress(f"ran {name} in {outcome.seconds:.1f} s on {outcome.host}")
+                    progress(f"ran {name} in {outcome.seconds:.1f} s on {outcome.host}")  # type: ignore[union-attr]
                 else:
-                    summary.failed.setdefault(name, f"exit status {outcome.returncode}")
+                    summary.failed[name] = why
                     before = len(summary.skipped)
                     skip_downstream(stage)
                     progress(
-                        f"FAILED {name} ({summary.failed[name]}); log: {_relative(log)}; "
+                        f"FAILED {name} ({why}); log: {_relative(log)}; "
                         f"{len(summary.skipped) - before} downstream stage(s) skipped\n{log_tail(log)}"
                     )
                 launch_ready()
+                run.lock.flush()
         finally:
+            run.lock.flush(force=True)
             executor.close()
     finally:
         repo.close()
@@ -341,13 +414,15 @@ def run_graph(
     return summary
 
 
-def _outcome(fut: Any, name: str) -> StageOutcome:
-    """The worker's result, or a failure when the task raised or its worker died too often."""
+def _outcome(fut: Any) -> tuple[StageOutcome | None, str | None]:
+    """(the worker's result, None) for a stage whose commands succeeded, else (result or None, why):
+    a non-zero exit, an error in ``execute_stage`` itself, or Dask's KilledWorker when the stage's
+    worker died more often than ``distributed.scheduler.allowed-failures`` allows."""
     try:
-        return fut.result()
-    except Exception as err:  # KilledWorker, or an error in execute_stage itself
-        print(f"{name}: {type(err).__name__}: {err}")
-        return StageOutcome(name, -1, 0.0, "?")
+        outcome = fut.result()
+    except Exception as err:
+        return None, f"{type(err).__name__}: {err}"
+    return outcome, None if outcome.returncode == 0 else f"exit status {outcome.returncode}"
 
 
 def _relative(path: str) -> str:

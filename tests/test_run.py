@@ -1,0 +1,286 @@
+"""`harness run`: the DVC graph on real Dask workers (and a real single-node SLURM), DVC kept as the record.
+
+The fault tests use a four-stage DVC project whose commands are a small script (a → b → c, and d
+independent of them), so they take seconds; the micro profile runs in test_pipeline.py and, through
+SLURM, here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from harness.pipeline.cluster import (
+    STAGE_RESOURCES,
+    ClusterConfig,
+    ClusterConfigError,
+    StageResources,
+    load_cluster_config,
+    stage_kind,
+    walltime_seconds,
+)
+from harness.pipeline.executors import JobSize
+from tests.conftest import GIT_IDENTITY, REPO, VENV_BIN, micro_repo_copy, ran_stages, run
+
+STEP = """
+import pathlib, sys, time
+name, *deps = sys.argv[1:]
+attempts = pathlib.Path(f".attempts-{name}")
+n = int(attempts.read_text()) + 1 if attempts.exists() else 1
+attempts.write_text(str(n))
+mode = pathlib.Path(f"mode-{name}")
+mode = mode.read_text().strip() if mode.exists() else "ok"
+if mode == "fail":
+    print(f"boom: stage {name} cannot go on", file=sys.stderr)
+    sys.exit(3)
+if mode == "hang-once" and n == 1:
+    time.sleep(600)
+pathlib.Path(f"{name}.txt").write_text(name + "".join(pathlib.Path(f"{d}.txt").read_text() for d in deps))
+"""
+
+PIPELINE = {
+    "stages": {
+        "a": {"cmd": "python step.py a", "deps": ["step.py"], "outs": ["a.txt"]},
+        # two commands: the shell stays between the worker and the script (no exec), so a killed worker
+        # leaves the script orphaned and the next attempt has to find and kill it
+        "b": {"cmd": "python step.py b a && echo b done", "deps": ["step.py", "a.txt"], "outs": ["b.txt"]},
+        "c": {"cmd": "python step.py c b", "deps": ["step.py", "b.txt"], "outs": ["c.txt"]},
+        "d": {"cmd": "python step.py d", "deps": ["step.py"], "outs": ["d.txt"]},
+    }
+}
+NO_DASHBOARD = "dashboard: null\n"
+
+
+def small_project(path: Path) -> Path:
+    """A git + DVC project with the four-stage pipeline above."""
+    path.mkdir(parents=True)
+    (path / "step.py").write_text(STEP)
+    (path / "dvc.yaml").write_text(yaml.safe_dump(PIPELINE, sort_keys=False))
+    (path / "cluster.yaml").write_text(NO_DASHBOARD)
+    (path / ".gitignore").write_text(".attempts-*\nmode-*\n/logs/\n")
+    run(["git", "init", "-q"], path)
+    run(["dvc", "init", "-q"], path)
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-qm", "pipeline"], path)
+    return path
+
+
+def harness_run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["harness", "run", *args], repo, check=check)
+
+
+def lock_stages(repo: Path) -> dict:
+    return yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+
+
+def test_parallel_run_records_exactly_what_a_serial_dvc_repro_records(tmp_path: Path):
+    parallel = small_project(tmp_path / "parallel")
+    serial = small_project(tmp_path / "serial")
+    out = harness_run(parallel, "--jobs", "2")
+    assert sorted(ran_stages(out)) == ["a", "b", "c", "d"]
+    assert "4 ran, 0 restored from the run-cache, 0 up to date, 0 failed, 0 skipped" in out.stdout
+    run(["dvc", "repro"], serial)
+    assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()  # byte for byte
+    assert (parallel / "c.txt").read_text() == "cba"
+    assert "up to date" in run(["dvc", "status"], parallel).stdout
+    assert ran_stages(run(["dvc", "repro"], parallel)) == []
+    again = harness_run(parallel)
+    assert ran_stages(again) == [] and "0 ran, 0 restored from the run-cache, 4 up to date" in again.stdout
+
+    # the run-cache was filled: after a change and its revert, the outputs come back without running
+    step = (parallel / "step.py").read_text()
+    (parallel / "step.py").write_text(step + "# changed\n")
+    assert sorted(ran_stages(harness_run(parallel))) == ["a", "b", "c", "d"]
+    (parallel / "step.py").write_text(step)
+    restored = harness_run(parallel)
+    assert ran_stages(restored) == [] and "0 ran, 4 restored from the run-cache" in restored.stdout
+    assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
+    assert "up to date" in run(["dvc", "status"], parallel).stdout
+
+    # a target runs with its upstream stages only; --dry lists and runs nothing
+    (parallel / "step.py").write_text(step + "# again\n")
+    dry = harness_run(parallel, "--dry", "b")
+    assert "would run a " in dry.stdout and "would run b " in dry.stdout and "would run c" not in dry.stdout
+    assert ran_stages(dry) == []
+    assert sorted(ran_stages(harness_run(parallel, "b"))) == ["a", "b"]
+
+
+def test_a_failed_stage_skips_its_descendants_and_the_others_finish(tmp_path: Path):
+    repo = small_project(tmp_path / "repo")
+    (repo / "mode-b").write_text("fail")
+    out = harness_run(repo, "--jobs", "2", check=False)
+    assert out.returncode == 1
+    assert sorted(ran_stages(out)) == ["a", "b", "d"]
+    text = out.stdout + out.stderr
+    assert "FAILED b (exit status 3); log: logs/stages/b.log; 1 downstream stage(s) skipped" in text
+    assert "boom: stage b cannot go on" in text  # the last lines of its log
+    assert "2 ran, 0 restored from the run-cache, 0 up to date, 1 failed, 1 skipped" in text
+    assert "boom" in (repo / "logs" / "stages" / "b.log").read_text()
+    assert sorted(lock_stages(repo)) == ["a", "d"]  # what finished is recorded
+    assert not (repo / "c.txt").exists()
+    (repo / "mode-b").unlink()
+    assert sorted(ran_stages(harness_run(repo))) == ["b", "c"]
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
+def _popen_run(repo: Path) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", **GIT_IDENTITY}
+    return subprocess.Popen(
+        ["harness", "run", "--jobs", "2"],
+        cwd=repo,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+def _stage_processes(stage: str, root: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            env = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        if env.get("DVC_STAGE") == stage and env.get("DVC_ROOT") == str(root):
+            found.append(proc)
+    return found
+
+
+def test_a_killed_run_resumes_with_only_the_killed_stage_and_its_descendants(tmp_path: Path):
+    repo = small_project(tmp_path / "repo")
+    (repo / "mode-b").write_text("hang-once")
+    proc = _popen_run(repo)
+    # a and d have finished: recorded in the DVC cache and run-cache (dvc.lock is written in batches)
+    _wait_for(lambda: (repo / ".attempts-b").exists())
+    _wait_for(lambda: not _stage_processes("a", repo) and (repo / "d.txt").exists())
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    for orphan in _stage_processes("b", repo):  # killing the group reached the stage's processes too
+        pytest.fail(f"stage process {orphan.pid} outlived the run")
+    out = harness_run(repo)
+    assert sorted(ran_stages(out)) == ["b", "c"], out.stdout
+    assert "2 ran" in out.stdout and (repo / "c.txt").read_text() == "cba"
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
+def test_a_worker_killed_mid_stage_is_replaced_and_the_stage_rerun_in_the_same_run(tmp_path: Path):
+    repo = small_project(tmp_path / "repo")
+    (repo / "mode-b").write_text("hang-once")
+    proc = _popen_run(repo)
+    _wait_for(lambda: (repo / ".attempts-b").exists() and _stage_processes("b", repo))
+    # the Dask worker running stage b: the first ancestor that is neither the stage nor its shell
+    stage_proc = _stage_processes("b", repo)[0]
+    worker = next(
+        p
+        for p in stage_proc.parents()
+        if "step.py" not in " ".join(p.cmdline()) and p.name() not in ("sh", "bash", "dash")
+    )
+    assert "python" in worker.name()
+    worker.kill()  # its nanny starts a new worker; Dask reschedules the stage
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    assert (repo / ".attempts-b").read_text() == "2" and (repo / "c.txt").read_text() == "cba"
+    assert "4 ran" in out
+    assert (
+        "killed 1 process(es) left by an earlier attempt" in (repo / "logs" / "stages" / "b.log").read_text()
+    )
+    assert not _stage_processes("b", repo)  # the orphan of the first attempt is gone
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
+def test_cluster_config_errors_name_the_file_and_field(tmp_path: Path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text("executor: slurm\nslurm:\n  partiton: gpu\n  walltime: 2 hours\njobs: 0\n")
+    with pytest.raises(ClusterConfigError) as err:
+        load_cluster_config(path)
+    text = str(err.value)
+    assert str(path) in text
+    assert "field 'slurm.partiton': Extra inputs are not permitted" in text
+    assert "field 'slurm.walltime'" in text and "[D-]HH:MM:SS" in text
+    assert "field 'jobs'" in text
+    with pytest.raises(ClusterConfigError, match="no such file"):
+        load_cluster_config(tmp_path / "missing.yaml")
+    cli = run(["harness", "run", "--config", str(path)], tmp_path, check=False)
+    assert cli.returncode == 2 and "slurm.partiton" in cli.stderr
+    path.write_text("executor: slurm\nslurm: {partition: gpu}\n")
+    config = load_cluster_config(path, {"slurm.partition": "debug", "jobs": 4, "slurm.account": None})
+    assert config.slurm.partition == "debug" and config.jobs == 4 and config.slurm.account is None
+
+
+def test_walltime_and_job_size():
+    assert walltime_seconds("1-02:03:04") == 93784 and walltime_seconds("00:30:00") == 1800
+    with pytest.raises(ValueError):
+        walltime_seconds("90")
+    needs = [StageResources(gpus=1, cpus=8, memory_gb=32, walltime="12:00:00"), StageResources(cpus=2)]
+    size = JobSize.covering(needs, ClusterConfig())
+    assert (size.gpus, size.cpus, size.memory_gb, size.walltime) == (1, 8, 32, "12:00:00")
+    config = ClusterConfig.model_validate({"slurm": {"gpus_per_job": 0, "cpus_per_job": 1}})
+    assert JobSize.covering(needs, config).gpus == 0 and JobSize.covering(needs, config).cpus == 1
+
+
+def test_every_stage_kind_of_every_profile_has_declared_resources(registries):
+    from harness.params import validate_params
+    from harness.pipeline.generate import build_pipeline
+
+    kinds = set()
+    for name, profile in registries.profiles.items():
+        pipeline = build_pipeline(registries, validate_params(profile.params, name), REPO)
+        kinds |= {stage_kind(s) for s in pipeline["stages"]}
+    assert kinds and kinds <= set(STAGE_RESOURCES), kinds - set(STAGE_RESOURCES)
+    assert set(STAGE_RESOURCES) <= kinds, set(STAGE_RESOURCES) - kinds  # nothing stale in the table
+
+
+SLURM_SCRIPT = REPO / "scripts" / "slurm-localhost.sh"
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A real single-node SLURM (slurmctld + slurmd + munge) started by the repo's script."""
+    missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(c) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"SLURM is not installed ({', '.join(missing)} missing); .ci/run installs slurm-wlm")
+        pytest.skip(f"SLURM is not installed here ({', '.join(missing)}): apt-get install slurm-wlm munge")
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        pytest.skip("scripts/slurm-localhost.sh runs slurmd and munged as root")
+    state = tmp_path_factory.mktemp("slurm")
+    started = subprocess.run([str(SLURM_SCRIPT), "start", str(state)], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    yield {"SLURM_CONF": str(state / "slurm.conf")}
+    subprocess.run([str(SLURM_SCRIPT), "stop", str(state)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_micro_profile_through_a_real_slurm(slurm, tmp_path: Path):
+    repo = micro_repo_copy(tmp_path / "repo")
+    (repo / "cluster.yaml").write_text(
+        NO_DASHBOARD + "executor: slurm\nslurm:\n  gpus_per_job: 0\n  cpus_per_job: 1\n"
+        "  memory_gb_per_job: 4\n  walltime: '00:30:00'\n  log_directory: logs/slurm\n"
+    )
+    target = "phi_train@mlp_2-blobs"
+    out = run(["harness", "run", "--jobs", "2", target], repo, env=slurm)
+    assert sorted(ran_stages(out)) == ["check", "data@blobs", target]
+    assert "executor: SLURM, up to 2 job(s) of 0 GPU(s), 1 CPU(s), 4 GB, 00:30:00" in out.stdout
+    assert list((repo / "logs" / "slurm").glob("*.err"))  # the workers were SLURM jobs
+    status = run(["dvc", "status", target], repo)
+    assert "up to date" in status.stdout
+    assert sorted(lock_stages(repo)) == sorted(["check", "data@blobs", target])
+    assert ran_stages(run(["dvc", "repro", target], repo)) == []
