@@ -73,10 +73,68 @@ def micro_repo(tmp_path_factory) -> Path:
     return micro_repo_copy(tmp_path_factory.mktemp("repo"), _trim_to_mlp_2)
 
 
+SERIAL_CHECKED = (
+    "train@mlp_2-blobs",
+    "persist_landscape@cnn_small-digits-s0",
+    "persist_topology@cnn_small-digits-s0",
+    "phi_measure@mlp_2-blobs",
+    "genesis_capacity@mlp_d1_w256-gaussian_inputs",
+    "report",
+)
+"""Stages re-run serially by `dvc repro` after `harness run`: metrics and checkpoints, loss grids,
+persistence diagrams, Φ measures, a capacity search and the report."""
+
+
+def _output_files(repo: Path, lock: dict, stages) -> dict[str, bytes]:
+    """Every file the stages output, by path; provenance (timings, hosts) left out."""
+    files = {}
+    for stage in stages:
+        for out in lock[stage]["outs"]:
+            root = repo / out["path"]
+            for f in sorted([root] if root.is_file() else root.rglob("*")):
+                if f.is_file() and f.name != "provenance.json":
+                    files[str(f.relative_to(repo))] = f.read_bytes()
+    return files
+
+
+def _lock_without_dir_hashes(lock: dict, stages) -> dict:
+    """Lock entries with directory outputs' hashes dropped (a directory's hash covers its provenance);
+    the files inside are compared one by one."""
+    return {
+        s: {**lock[s], "outs": [o if "nfiles" not in o else {"path": o["path"]} for o in lock[s]["outs"]]}
+        for s in stages
+    }
+
+
 @pytest.mark.slow
-def test_micro_survey_end_to_end(micro_repo: Path):
+def test_micro_survey_end_to_end(micro_repo: Path, tmp_path: Path):
     repo = micro_repo
-    first = run(["dvc", "repro"], repo)
+    # the parallel runner on two Dask workers, as `make reproduce` runs it
+    first = run(["harness", "run", "--jobs", "2"], repo)
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    lock_text = (repo / "dvc.lock").read_text()
+    lock = yaml.safe_load(lock_text)["stages"]
+    parallel = _output_files(repo, lock, SERIAL_CHECKED)
+    # a serial `dvc repro` of a cross-section of the stages, from a fresh harness cache and with a worker's
+    # thread budget (CPU kernels' results depend on the thread count), writes the same outputs and lock
+    serial = run(
+        ["dvc", "repro", "--force", "--single-item", *SERIAL_CHECKED],
+        repo,
+        env={"HARNESS_CACHE_DIR": str(tmp_path / "serial-cache"), "OMP_NUM_THREADS": "1"},
+    )
+    assert sorted(ran_stages(serial)) == sorted(SERIAL_CHECKED)
+    relock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert _output_files(repo, relock, SERIAL_CHECKED).keys() == parallel.keys()
+    changed = [f for f, b in _output_files(repo, relock, SERIAL_CHECKED).items() if parallel[f] != b]
+    assert not changed, changed
+    assert _lock_without_dir_hashes(relock, SERIAL_CHECKED) == _lock_without_dir_hashes(lock, SERIAL_CHECKED)
+    assert {k: v for k, v in relock.items() if k not in SERIAL_CHECKED} == {
+        k: v for k, v in lock.items() if k not in SERIAL_CHECKED
+    }
+    # back to the parallel run's record (its provenance), from the DVC cache
+    (repo / "dvc.lock").write_text(lock_text)
+    run(["dvc", "checkout", "--force"], repo)
+    assert "up to date" in run(["dvc", "status"], repo).stdout
     persist = [f"persist_{p}@cnn_small-digits-s0" for p in PERSIST_PARTS]
     assert sorted(ran_stages(first)) == sorted(
         [
