@@ -86,7 +86,17 @@ def _run(args: argparse.Namespace) -> int:
             "slurm.extra_sbatch": args.sbatch or None,
         },
     )
-    summary = run_graph(args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob)
+    try:
+        summary = run_graph(
+            args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob
+        )
+    except KeyboardInterrupt:
+        print(
+            "harness run: interrupted; finished stages are recorded (dvc.lock or the run-cache): run the "
+            "same command to go on",
+            file=sys.stderr,
+        )
+        return 130
     if args.dry:
         return 0
     print(
@@ -201,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=["full", "tiny"], default="full")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_describe)
-    p = sub.add_parser("estimate", help="cost of the current profile's stages, from measured step times")
+    p = sub.add_parser(
+        "estimate",
+        help="GPU-hours per stage kind of the current profile on a measured card, and its wall-clock on "
+        "8 and 64 GPUs",
+    )
     p.set_defaults(fn=_estimate)
     p = sub.add_parser("status", help="which stages `dvc repro` would re-run, and why")
     p.set_defaults(fn=_status)

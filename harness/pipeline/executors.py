@@ -196,7 +196,11 @@ def slurm_cluster(config: ClusterConfig, jobs: int, size: JobSize) -> Any:
         memory=f"{size.memory_gb:g}GB",
         walltime=size.walltime,
         job_extra_directives=directives,
-        job_script_prologue=[*s.prologue, *(f"export {k}={v}" for k, v in thread_env(size.cpus).items())],
+        job_script_prologue=[
+            *s.prologue,
+            *(f"export {k}={v}" for k, v in thread_env(size.cpus).items()),
+            "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
+        ],
         worker_extra_args=worker_args,
         python=s.python,
         interface=s.interface,
