@@ -30,8 +30,9 @@ from harness.pipeline.executors import JobSize
 from tests.conftest import GIT_IDENTITY, REPO, VENV_BIN, micro_repo_copy, ran_stages, run
 
 STEP = """
-import pathlib, sys, time
+import os, pathlib, sys, time
 name, *deps = sys.argv[1:]
+print("threads", os.environ.get("OMP_NUM_THREADS"), "trim", os.environ.get("MALLOC_TRIM_THRESHOLD_"))
 attempts = pathlib.Path(f".attempts-{name}")
 n = int(attempts.read_text()) + 1 if attempts.exists() else 1
 attempts.write_text(str(n))
@@ -89,6 +90,9 @@ def test_parallel_run_records_exactly_what_a_serial_dvc_repro_records(tmp_path: 
     run(["dvc", "repro"], serial)
     assert (parallel / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()  # byte for byte
     assert (parallel / "c.txt").read_text() == "cba"
+    # each stage has the worker's thread budget and none of Dask's worker environment
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert f"threads {threads} trim None" in (parallel / "logs" / "stages" / "c.log").read_text()
     assert "up to date" in run(["dvc", "status"], parallel).stdout
     assert ran_stages(run(["dvc", "repro"], parallel)) == []
     again = harness_run(parallel)

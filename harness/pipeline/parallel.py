@@ -22,6 +22,7 @@ in requirements.lock; tests/test_run.py checks the lock entries against a serial
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import Any
 
 from harness.pipeline.cluster import ClusterConfig, usable_cores, visible_gpus
 from harness.pipeline.executors import (
+    DASK_WORKER_ENVIRONMENT,
     JobSize,
     StageJob,
     StageOutcome,
@@ -44,6 +46,8 @@ WORKER_CONFIG = {
     # a worker's statistical profiler samples its threads every 10 ms: measurable on a 2-core machine,
     # and of no use here (the work happens in the stage's own process)
     "distributed.worker.profile.enabled": False,
+    # no MALLOC_TRIM_THRESHOLD_ for local workers (see executors.DASK_WORKER_ENVIRONMENT)
+    "distributed.nanny.pre-spawn-environ": {},
 }
 
 
@@ -139,6 +143,8 @@ class GraphRun:
         self.repo = repo
         self.force = force
         self.candidates: set[Any] | None = None  # filled by may_run()
+        # taken before any Dask nanny starts: a nanny sets its worker's variables in its own process too
+        self.user_env = tuple((k, os.environ[k]) for k in DASK_WORKER_ENVIRONMENT if k in os.environ)
         with repo.lock:
             stages = collect_stages(repo, targets or ["dvc.yaml"], glob=glob)
             self.graph = get_active_graph(repo.index.graph)
@@ -233,7 +239,11 @@ class GraphRun:
             wdir=str(stage.wdir),
             remove=tuple(str(o.fs_path) for o in stage.outs if not o.persist),
             log=str((logs / f"{name}.log").resolve()),
-            env=(("DVC_ROOT", str(self.repo.root_dir)), ("DVC_STAGE", name)),
+            env=(
+                ("DVC_ROOT", str(self.repo.root_dir)),
+                ("DVC_STAGE", name),
+                *self.user_env,
+            ),
         )
 
 
