@@ -167,6 +167,8 @@ def test_micro_survey_end_to_end(micro_repo: Path, tmp_path: Path):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["git"]["commit"] and prov["packages"]["torch"] and prov["seed"] == 0
     assert prov["device"]["device"] == "cpu" and prov["wall_time_s"] > 0
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)  # a worker's share of the cores
+    assert prov["device"]["cpu_threads"] == threads
     assert prov["entries"]["architecture"]["mlp_2"] and prov["params"]["train"]["epochs"] == 3
     assert (out / "model.safetensors").stat().st_size > 0
     page = (repo / "reports" / "index.html").read_text()

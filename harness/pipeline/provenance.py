@@ -65,11 +65,15 @@ def device_description(device: Any) -> dict[str, Any]:
         "processor": platform.processor() or None,
         "python": sys.version.split()[0],
     }
-    if str(device).startswith("cuda"):
-        import torch
+    import torch
 
+    if str(device).startswith("cuda"):
         desc["gpu"] = torch.cuda.get_device_name(device)
         desc["cuda"] = torch.version.cuda
+    else:
+        # CPU kernels' results depend on how many threads split a reduction (a conv network trained with
+        # 1 and with 2 threads ends with different weights), so the count is part of what reproduces
+        desc["cpu_threads"] = torch.get_num_threads()
     return desc
 
 
