@@ -32,7 +32,8 @@ from tests.conftest import GIT_IDENTITY, REPO, VENV_BIN, micro_repo_copy, ran_st
 STEP = """
 import os, pathlib, sys, time
 name, *deps = sys.argv[1:]
-print("threads", os.environ.get("OMP_NUM_THREADS"), "trim", os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+print("threads", os.environ.get("OMP_NUM_THREADS"), "trim", os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+      "hashseed", os.environ.get("PYTHONHASHSEED"))
 attempts = pathlib.Path(f".attempts-{name}")
 n = int(attempts.read_text()) + 1 if attempts.exists() else 1
 attempts.write_text(str(n))
@@ -92,7 +93,8 @@ def test_parallel_run_records_exactly_what_a_serial_dvc_repro_records(tmp_path: 
     assert (parallel / "c.txt").read_text() == "cba"
     # each stage has the worker's thread budget and none of Dask's worker environment
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
-    assert f"threads {threads} trim None" in (parallel / "logs" / "stages" / "c.log").read_text()
+    # (tests run commands with PYTHONHASHSEED=0, as the container does; Dask's nanny would draw its own)
+    assert f"threads {threads} trim None hashseed 0" in (parallel / "logs" / "stages" / "c.log").read_text()
     assert "up to date" in run(["dvc", "status"], parallel).stdout
     assert ran_stages(run(["dvc", "repro"], parallel)) == []
     again = harness_run(parallel)
@@ -219,6 +221,8 @@ def test_cluster_config_errors_name_the_file_and_field(tmp_path: Path):
     assert str(path) in text
     assert "field 'slurm.partiton': Extra inputs are not permitted" in text
     assert "field 'slurm.walltime'" in text and "[D-]HH:MM:SS" in text
+    with pytest.raises(ClusterConfigError, match="at least 00:20:00"):
+        load_cluster_config(None, {"slurm.walltime": "00:11:00"})
     assert "field 'jobs'" in text
     with pytest.raises(ClusterConfigError, match="no such file"):
         load_cluster_config(tmp_path / "missing.yaml")
@@ -235,7 +239,8 @@ def test_walltime_and_job_size():
         walltime_seconds("90")
     needs = [StageResources(gpus=1, cpus=8, memory_gb=32, walltime="12:00:00"), StageResources(cpus=2)]
     size = JobSize.covering(needs, ClusterConfig())
-    assert (size.gpus, size.cpus, size.memory_gb, size.walltime) == (1, 8, 32, "12:00:00")
+    # the job outlives its longest stage by 15 minutes (a worker retires 10 minutes before the limit)
+    assert (size.gpus, size.cpus, size.memory_gb, size.walltime) == (1, 8, 32, "0-12:15:00")
     config = ClusterConfig.model_validate({"slurm": {"gpus_per_job": 0, "cpus_per_job": 1}})
     assert JobSize.covering(needs, config).gpus == 0 and JobSize.covering(needs, config).cpus == 1
 
@@ -288,3 +293,18 @@ def test_micro_profile_through_a_real_slurm(slurm, tmp_path: Path):
     assert "up to date" in status.stdout
     assert sorted(lock_stages(repo)) == sorted(["check", "data@blobs", target])
     assert ran_stages(run(["dvc", "repro", target], repo)) == []
+
+
+def test_one_run_per_workspace_and_only_from_the_repository_root(tmp_path: Path):
+    from harness.pipeline.parallel import workspace_lock
+
+    repo = small_project(tmp_path / "repo")
+    with workspace_lock(repo):
+        second = harness_run(repo, check=False)
+    assert (
+        second.returncode == 2 and "another `harness run` is running in this workspace (pid" in second.stderr
+    )
+    (repo / "sub").mkdir()
+    inside = harness_run(repo / "sub", check=False)
+    assert inside.returncode == 2 and "from the repository root" in inside.stderr
+    assert not (repo / "a.txt").exists()  # nothing started

@@ -134,7 +134,14 @@ class SlurmConfig(_Config):
     log_directory: str = "logs/slurm"
     """Where SLURM writes each worker job's output."""
 
-    _check_walltime = field_validator("walltime")(lambda v: v if v is None else _walltime(v))
+    @field_validator("walltime")
+    @classmethod
+    def _job_walltime(cls, value: str | None) -> str | None:
+        if value is not None and walltime_seconds(value) < 20 * 60:
+            raise ValueError(
+                f"a worker job needs at least 00:20:00 (it retires 10 minutes before its limit); got {value!r}"
+            )
+        return value
 
 
 class ClusterConfig(_Config):

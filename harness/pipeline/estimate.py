@@ -13,7 +13,9 @@ GPU time and are listed as such.
 
 Per kind (E epochs, B batch, s the step time at batch 128, r = s / s(resnet18); a forward-only pass
 over one sample costs s / (3·128): a backward pass costs about two forwards, Kaplan et al. 2020):
-- train, persist_task_a, phi_train: E·⌈n_train/B⌉·s·B/128 + E·n_val·s/(3·128);
+- train, persist_task_a, phi_train: E·⌈n_train/B⌉·s·B/128 + E·n_val·s/(3·128); steps measured by this
+  project's `make bench DEVICE=cuda` for the same input shape take precedence, and a network measured on
+  one dataset is used for another with the same input shape (CIFAR-10/100 differ only in the head);
 - persist_landscape: slices·resolution²·eval_samples·c_point·r (c_point measured per grid point and
   sample, ×1.64 when points are vmapped, as measured);
 - persist_curvature: (hutchinson_samples·c_hvp + eigen_max_iterations·c_iter)·samples/1024·r + the
@@ -22,13 +24,14 @@ over one sample costs s / (3·128): a backward pass costs about two forwards, Ka
 - phi_measure: per checkpoint the probe forward + KSG over m modules (c_module·m + c_pair·m(m−1)/2,
   m = 144 as an upper bound: the project does not count modules before building the network) + PGD;
 - phi_transfer: fine-tuning and training from scratch on the target;
-- genesis_capacity: per optimizer and seed the search's trainings, each E·⌈N/128⌉·s (a failed
-  training runs its whole budget); worst case N* = n_max, expected N* from 0.15 bits per parameter (the
-  embedded survey's median, docs/genesis.md);
-- genesis_information: ensemble × E·⌈max_samples/128⌉·s (networks trained one after another: an upper
-  bound where stacking applies);
-- genesis_double_descent: per width E·⌈n_train/128⌉·s of the family's base entry (unmeasured widths
-  scale by parameter count).
+- genesis_capacity: per optimizer and seed the search's trainings (doubling from n_min, then bisection
+  to ``precision``), each E·⌈N/B⌉·s·B/128 (a failed training runs its whole budget); expected N* from
+  0.15 bits per parameter (the embedded survey's median, docs/genesis.md), worst case N* just under
+  n_max (the longest search);
+- genesis_information: ensemble × E·⌈max_samples/B⌉·s·B/128 (networks trained one after another: an
+  upper bound where stacking applies);
+- genesis_double_descent: per width E·⌈n_train/B⌉·s·B/128 of the family's base entry, scaled by
+  width / base width (the step time of wider networks is not measured).
 Wall-clock on K GPUs: the DAG of dvc.yaml list-scheduled on K GPUs (longest chain first, as `harness
 run` does); never below the critical path.
 """
@@ -176,15 +179,24 @@ def estimate_train(
 class _Model:
     """The per-kind formulas of the module docstring, for one profile on one card."""
 
-    def __init__(self, reg: Registries, params: SurveyParams, card: CardFigures, own: dict[str, float]):
+    def __init__(
+        self, reg: Registries, params: SurveyParams, card: CardFigures, own: dict[tuple[str, tuple], float]
+    ):
         self.reg, self.p, self.card, self.own = reg, params, card, own
         self.ref = card.step_s[REFERENCE]
 
     def step(self, arch: str, dataset: str) -> float | None:
         """Seconds per step at batch 128: measured for this pair, else for the same network on a dataset
         with the same input shape (CIFAR-10 and CIFAR-100 differ only in the head)."""
-        if arch in self.own:
-            return self.own[arch]
+        from harness.registry.adaptation import plan_adaptation
+
+        if self.own and arch in self.reg.architectures and dataset in self.reg.datasets:
+            try:
+                plan = plan_adaptation(self.reg.datasets[dataset], self.reg.architectures[arch])
+            except ValueError:  # the network cannot take this dataset: nothing to look up
+                return None
+            if (arch, tuple(plan.shape)) in self.own:  # this project's own `make bench DEVICE=cuda`
+                return self.own[(arch, tuple(plan.shape))]
         if (arch, dataset) in self.card.step_s:
             return self.card.step_s[(arch, dataset)]
         shape = self.reg.datasets[dataset].shape
@@ -202,8 +214,13 @@ class _Model:
             return None
         return n_train, round(ds.split.val_fraction * ds.samples)
 
+    @staticmethod
+    def steps(s: float, epochs: int, n: int, batch: int) -> float:
+        """``epochs`` passes over ``n`` samples: ⌈n/batch⌉ steps of s·batch/128 seconds each."""
+        return epochs * math.ceil(n / batch) * s * batch / 128
+
     def training(self, s: float, cfg: TrainConfig, n_train: int, n_val: int) -> float:
-        return cfg.epochs * (math.ceil(n_train / cfg.batch_size) * s * cfg.batch_size / 128 + n_val * s / 384)
+        return self.steps(s, cfg.epochs, n_train, cfg.batch_size) + cfg.epochs * n_val * s / 384
 
     def fisher(self, s: float, dataset: str, samples: int) -> float:
         return (
@@ -255,13 +272,14 @@ class _Model:
             sizes_t = self.sizes(target)
             if sizes_t is None:
                 return None, None, f"unmeasured: {target}'s size is set by its files"
-            t = 2 * self.training(s, p.phi.transfer, *sizes_t)
+            s_target = self.step(arch, target) or s  # the target's own step where measured
+            t = 2 * self.training(s_target, p.phi.transfer, *sizes_t)
         elif kind == "genesis_capacity":
             return self.capacity(arch, dataset, s)
         elif kind == "genesis_information":
             c = p.genesis.information
             budget = p.genesis.optimizers.root[c.optimizer]
-            t = c.ensemble * budget.epochs * math.ceil(c.max_samples / 128) * s
+            t = c.ensemble * self.steps(s, budget.epochs, c.max_samples, budget.batch_size)
             return t, t, "ensemble members trained one after another (stacking makes MLPs faster)"
         else:
             return None, None, f"no cost model for {kind}"
@@ -273,25 +291,31 @@ class _Model:
         bits = math.log2(self.reg.datasets[dataset].num_classes)
         expected_n = min(g.search.n_max, max(g.search.n_min, round(v * BITS_PER_PARAMETER / bits)))
 
-        def search(n_star: int) -> int:
-            """Samples summed over the search's trainings: doubling to the first failure, then bisection."""
-            n, total = g.search.n_min, 0
-            while n <= n_star and n < g.search.n_max:
-                total, n = total + n, 2 * n
-            total += min(n, g.search.n_max)
-            bisections = max(
-                0, math.ceil(math.log2(max(1, (min(n, g.search.n_max) - n // 2) / g.search.precision)))
-            )
-            return total + bisections * n_star
+        def search(n_star: int) -> list[int]:
+            """Sizes the search trains at: doubling from n_min to the first failure (or n_max, where it
+            stops: "at least n_max"), then bisection down to ``precision``."""
+            sizes, n = [], g.search.n_min
+            while True:
+                sizes.append(min(n, g.search.n_max))
+                if n > n_star or n >= g.search.n_max:
+                    break
+                n *= 2
+            if n_star >= g.search.n_max:
+                return sizes
+            gap = min(n, g.search.n_max) - n // 2
+            return sizes + [n_star] * max(0, math.ceil(math.log2(max(1, gap / g.search.precision))))
 
         def cost(n_star: int) -> float:
-            per = sum(b.epochs * s / 128 for b in g.optimizers.root.values())
-            return len(g.search.seeds) * per * search(n_star)
+            return len(g.search.seeds) * sum(
+                self.steps(s, b.epochs, n, b.batch_size)
+                for b in g.optimizers.root.values()
+                for n in search(n_star)
+            )
 
         return (
             cost(expected_n),
-            cost(g.search.n_max),
-            f"expected N* ≈ {expected_n:,} (worst {g.search.n_max:,})",
+            max(cost(n) for n in (expected_n, g.search.n_max - g.search.precision, g.search.n_max)),
+            f"expected N* = V·{BITS_PER_PARAMETER} bits / log2 K (worst: N* just under n_max)",
         )
 
     def double_descent(self) -> tuple[float | None, float | None, str]:
@@ -306,7 +330,7 @@ class _Model:
         base_width = float(self.reg.architectures[dd.architecture].kwargs.get("width", dd.widths[0]))
         # step time scales with parameters ~ width (first layer dominates at these input sizes)
         t = sum(
-            c.budget.epochs * math.ceil(c.n_train / c.budget.batch_size) * s * max(1.0, w / base_width)
+            self.steps(s, c.budget.epochs, c.n_train, c.budget.batch_size) * max(1.0, w / base_width)
             for w in dd.widths
         )
         return t, t, f"{len(dd.widths)} widths, step time scaled by width"
@@ -329,7 +353,11 @@ def estimate_stages(
 
     card = load_card_figures(repo)
     own_costs, own_card = load_step_costs(Path(repo) / COST_FILES["cuda"])
-    own = {arch: sec * 128 / batch for (arch, size, _), (sec, batch) in own_costs.items() if size == "full"}
+    own = {
+        (arch, shape): sec * 128 / batch
+        for (arch, size, shape), (sec, batch) in own_costs.items()
+        if size == "full"
+    }
     pipeline = pipeline or build_pipeline(reg, params, repo)
     names = list(expand_stages(pipeline))
     out = []

@@ -13,11 +13,9 @@ harness cache.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,10 +25,11 @@ from typing import Any
 
 from harness.pipeline.cluster import ClusterConfig, StageResources, usable_cores, walltime_seconds
 
-DASK_WORKER_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "__DASK_PARENT_PID")
-"""What a Dask nanny puts into its worker's environment (``distributed.nanny.pre-spawn-environ``) and a
-stage must not inherit: glibc trimming freed memory back at 64 KiB makes PyTorch on the CPU about twice
-as slow (measured: a resnet18 forward 261 → 559 ms). The coordinator passes its own values, if any."""
+DASK_WORKER_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED", "__DASK_PARENT_PID")
+"""What a Dask nanny puts into its worker's environment and a stage must not inherit: glibc trimming
+freed memory back at 64 KiB (``distributed.nanny.pre-spawn-environ``) makes PyTorch on the CPU about
+twice as slow (measured: a resnet18 forward 261 → 559 ms), and the nanny draws a PYTHONHASHSEED of its
+own where the project pins 0. The coordinator passes its own values, if any."""
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -53,13 +52,6 @@ class StageOutcome:
     returncode: int
     seconds: float
     host: str
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """The stage's shell gets SIGKILL when its worker dies (Linux prctl PR_SET_PDEATHSIG); what the
-    shell started is found and killed by ``kill_earlier_attempts`` before the stage runs again."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def kill_earlier_attempts(job: StageJob) -> int:
@@ -94,10 +86,16 @@ def execute_stage(job: StageJob) -> StageOutcome:
     log = Path(job.log)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in DASK_WORKER_ENVIRONMENT} | dict(job.env)
+    # the shell as `dvc repro` runs it (bash --noprofile --norc, zsh --no-rcs), under setpriv so that it
+    # gets SIGKILL when its worker dies (Linux PR_SET_PDEATHSIG); what the shell started is found and
+    # killed by kill_earlier_attempts before the stage runs again
+    from dvc.stage.run import _make_cmd
+
     shell = os.environ.get("SHELL") or "/bin/sh"
+    guard = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
     start = time.perf_counter()
     code = 0
-    with log.open("w") as out:
+    with log.open("w", encoding="utf-8") as out:
         out.write(f"# stage {job.name} on {socket.gethostname()}\n")
         if orphans:
             out.write(f"# killed {orphans} process(es) left by an earlier attempt\n")
@@ -105,12 +103,7 @@ def execute_stage(job: StageJob) -> StageOutcome:
             out.write(f"> {cmd}\n")
             out.flush()
             code = subprocess.run(
-                [shell, "-c", cmd],
-                cwd=job.wdir,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                [*guard, *_make_cmd(shell, cmd)], cwd=job.wdir, env=env, stdout=out, stderr=subprocess.STDOUT
             ).returncode
             if code != 0:
                 break
@@ -133,8 +126,11 @@ class JobSize:
 
     @classmethod
     def covering(cls, needs: list[StageResources], config: ClusterConfig) -> JobSize:
+        """The default wall time is the longest stage's plus 15 minutes: a worker retires 10 minutes
+        before its job's limit (Dask's --lifetime), and a stage it was running starts again elsewhere."""
         s = config.slurm
-        longest = max((n.walltime for n in needs), key=walltime_seconds, default="01:00:00")
+        longest_s = max((walltime_seconds(n.walltime) for n in needs), default=3600) + 15 * 60
+        longest = f"{longest_s // 86400}-{longest_s % 86400 // 3600:02d}:{longest_s % 3600 // 60:02d}:00"
         return cls(
             gpus=s.gpus_per_job if s.gpus_per_job is not None else max((n.gpus for n in needs), default=0),
             cpus=s.cpus_per_job or max((n.cpus for n in needs), default=1),
@@ -188,7 +184,7 @@ def slurm_cluster(config: ClusterConfig, jobs: int, size: JobSize) -> Any:
     if size.gpus:
         directives.append(f"--gres=gpu:{size.gpus}")
     directives += list(s.extra_sbatch)
-    lifetime = max(60, walltime_seconds(size.walltime) - 600)
+    lifetime = walltime_seconds(size.walltime) - 600  # ≥ 10 minutes: cluster.py refuses shorter wall times
     offers = f"STAGE=1,GPU={size.gpus}" if size.gpus else "STAGE=1"
     worker_args = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", "60s", "--resources", offers]
     Path(s.log_directory).mkdir(parents=True, exist_ok=True)

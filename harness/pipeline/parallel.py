@@ -21,16 +21,22 @@ in requirements.lock; tests/test_run.py checks the lock entries against a serial
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import heapq
 import logging
 import os
+import shutil
+import signal
+import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.pipeline.cluster import ClusterConfig, usable_cores, visible_gpus
+from harness.pipeline.cluster import ClusterConfig, ClusterConfigError, usable_cores, visible_gpus
 from harness.pipeline.executors import (
     DASK_WORKER_ENVIRONMENT,
     JobSize,
@@ -83,55 +89,69 @@ class LockWriter:
 
     DVC rewrites the whole dvc.lock after every stage with its round-trip YAML parser and emitter (pure
     Python): for the embedded survey's 0.9 MB lock that is several seconds per stage, which would make
-    the coordinator the bottleneck. Here each entry is DVC's own (``serialize.to_lockfile``); the file is
-    re-read with DVC's loader, updated, written with DVC's emitter (``dumps_yaml``: byte-identical to what
-    `dvc repro` writes) to a temporary file and renamed over dvc.lock (never half-written). A flush happens
-    at the end of the run and otherwise at most every ``max(min_interval, 20 × last flush time)`` seconds,
-    so flushing costs at most ~5% of a core. A stage recorded but not yet flushed when the coordinator is
-    killed is not lost: its outputs are in the DVC cache and run-cache, so the next run restores it
-    without running it (a stage with ``cache: false`` outputs has no run-cache entry and runs again)."""
+    the coordinator the bottleneck. Here each entry is DVC's own (``serialize.to_lockfile``); the lock
+    file of the stage's dvc.yaml is re-read with DVC's loader, updated, written with DVC's emitter
+    (``dumps_yaml``: byte-identical to what `dvc repro` writes) to a temporary file and renamed over it
+    (never half-written; the old file's permissions kept). A stage that is not a dvc.yaml stage (a
+    ``.dvc`` file) is dumped by DVC at once. A flush happens at the end of the run and otherwise at most
+    every ``max(min_interval, 20 × last flush time)`` seconds, so flushing costs at most ~5% of a core. A
+    stage recorded but not yet flushed when the coordinator is killed is not lost: its outputs are in the
+    DVC cache and run-cache, so the next run restores it without running it (a stage with ``cache:
+    false`` outputs has no run-cache entry and runs again)."""
 
     def __init__(self, repo: Any, order: list[str], min_interval: float = 60.0):
         self.repo = repo
-        self.order = order
-        self.added: set[str] = set()
-        self.path = Path(repo.root_dir) / "dvc.lock"
+        self.order = {name: i for i, name in enumerate(order)}
         self.min_interval = min_interval
-        self.pending: dict[str, Any] = {}
+        self.pending: dict[Path, dict[str, Any]] = {}
+        self.added: dict[Path, set[str]] = {}
         self.last = time.monotonic()
         self.interval = min_interval
 
     def add(self, stage: Any) -> None:
+        from dvc.stage import PipelineStage
         from dvc.stage.serialize import to_lockfile
 
-        self.pending.update(to_lockfile(stage))
+        if not isinstance(stage, PipelineStage):
+            stage.dump(update_pipeline=False)
+            return
+        lockfile = Path(stage.dvcfile.path).with_suffix(".lock")
+        self.pending.setdefault(lockfile, {}).update(to_lockfile(stage))
 
     def flush(self, force: bool = False) -> None:
-        from dvc.utils.serialize import dumps_yaml, parse_yaml
-
         if not self.pending or (not force and time.monotonic() - self.last < self.interval):
             return
         start = time.monotonic()
         with self.repo.lock:
-            text = self.path.read_text() if self.path.exists() else ""
-            data = parse_yaml(text, str(self.path)) if text else {}
-            data = data or {"schema": "2.0"}
-            stages = data.setdefault("stages", {})
-            self.added.update(k for k in self.pending if k not in stages)
-            stages.update(self.pending)
-            # DVC appends a stage new to dvc.lock when it finishes; serially that is DVC's planned order,
-            # so the entries this run added are kept at the end in that order, whatever order they
-            # finished in (the file is then byte-identical to a serial `dvc repro`'s)
-            rank = {name: i for i, name in enumerate(self.order)}
-            added = sorted((k for k in stages if k in self.added), key=lambda k: rank.get(k, len(rank)))
-            data["stages"] = {**{k: v for k, v in stages.items() if k not in self.added}}
-            data["stages"].update({k: stages[k] for k in added})
-            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(dumps_yaml(data))
-            tmp.replace(self.path)
-        self.pending.clear()
+            for path in list(self.pending):
+                self._write(path, self.pending[path])
+                del self.pending[path]
         self.last = time.monotonic()
         self.interval = max(self.min_interval, 20 * (self.last - start))
+
+    def _write(self, path: Path, entries: dict[str, Any]) -> None:
+        from dvc.utils.serialize import dumps_yaml, parse_yaml
+
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        data = parse_yaml(text, str(path)) if text else {}
+        data = data or {"schema": "2.0"}
+        stages = data.setdefault("stages", {})
+        added = self.added.setdefault(path, set())
+        added.update(k for k in entries if k not in stages)
+        stages.update(entries)
+        # DVC appends a stage new to dvc.lock when it finishes; serially that is DVC's planned order, so
+        # the entries this run added stay at the end in that order, whatever order they finished in (the
+        # file is then byte-identical to a serial `dvc repro`'s)
+        last = sorted((k for k in stages if k in added), key=lambda k: self.order.get(k, len(self.order)))
+        data["stages"] = {k: v for k, v in stages.items() if k not in added} | {k: stages[k] for k in last}
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_text(dumps_yaml(data), encoding="utf-8")
+            if path.exists():
+                shutil.copymode(path, tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class GraphRun:
@@ -156,7 +176,7 @@ class GraphRun:
         for s, ups in self.upstream.items():
             for u in ups:
                 self.downstream[u].append(s)
-        self.lock = LockWriter(repo, [self.name(s) for s in self.order])
+        self.lock = LockWriter(repo, [s.name or self.name(s) for s in self.order])
         # Dask priority: the longest chain of stages waiting on this one (HEFT's upward rank with unit
         # costs), so the critical path is not starved by independent stages submitted earlier
         self.rank: dict[Any, int] = {}
@@ -327,13 +347,20 @@ def run_graph(
     say: Callable[[str], None] = print,
 ) -> RunSummary:
     """Run the stale stages of ``targets`` (default: all of dvc.yaml) and their stale upstream stages on
-    the executor of ``config``; record each in dvc.lock and the DVC cache as it finishes."""
+    the executor of ``config``; record each in dvc.lock and the DVC cache as it finishes.
+
+    Raises ClusterConfigError (before any work) when run outside the repository root, when another
+    `harness run` holds this workspace, or when a stage needs more than a worker offers."""
     from dvc.repo import Repo
 
     start = time.perf_counter()
     summary = RunSummary()
     logging.getLogger("dvc").setLevel(logging.WARNING)  # not "Updating lock file" at every stage
-    repo = Repo(".")
+    root = Path(Repo.find_root("."))
+    if root.resolve() != Path.cwd().resolve():
+        raise ClusterConfigError(f"run `harness run` from the repository root ({root}), not {Path.cwd()}")
+    # wait for the repository lock (a `dvc status` elsewhere holds it for seconds) instead of failing
+    repo = Repo(".", _wait_for_lock=True)
     try:
         run = GraphRun(repo, targets, glob=glob, force=force)
         may_run = run.may_run()
@@ -350,31 +377,73 @@ def run_graph(
                 )
             summary.up_to_date = [run.name(s) for s in run.order if s not in set(may_run)]
             return summary
-        if config.executor == "slurm":
-            _check_fits(run, may_run, config)
-        needs = [config.stage_resources(run.name(s)) for s in may_run]
-        executor = Executor(config, min(jobs, max(1, len(may_run))), needs, say)
-        logs = Path(config.logs)
-        pending = list(run.order)
-        done: set[Any] = set()
-        running: dict[Any, Any] = {}
+        _check_fits(run, may_run, config)
+        with workspace_lock(root):
+            _run(run, may_run, config, jobs, summary, say)
+    finally:
+        repo.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
 
-        def progress(event: str) -> None:
-            left = len(pending) + len(running)
-            say(
-                f"[{len(done)}/{len(run.order)} done · {len(running)} submitted · {len(summary.failed)} failed · "
-                f"{len(summary.skipped)} skipped · {left} left] {event}"
-            )
 
-        def skip_downstream(stage: Any) -> None:
-            for d in run.descendants(stage):
-                if d in pending:
-                    pending.remove(d)
-                    summary.skipped[run.name(d)] = run.name(stage)
+@contextlib.contextmanager
+def workspace_lock(root: Path) -> Iterator[None]:
+    """One `harness run` per workspace: a second one would see the first one's running stages as stale
+    (their outputs removed) and start them again."""
+    path = root / ".dvc" / "tmp" / "harness-run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise ClusterConfigError(
+                f"another `harness run` is running in this workspace ({handle.read().strip() or path})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
-        def launch_ready() -> None:
-            while ready := [s for s in pending if all(u in done for u in run.upstream[s])]:
-                stage = ready[0]
+
+def _run(
+    run: GraphRun, may_run: list[Any], config: ClusterConfig, jobs: int, summary: RunSummary, say: Callable
+) -> None:
+    """The event loop: stages whose upstream stages are recorded wait in a heap by rank; at most ``slots``
+    are submitted at once (one per worker), so the longest chains start first across the whole cluster
+    (Dask assigns a task with resource restrictions to a worker at once: its priority would only order
+    that worker's queue)."""
+    slots = min(jobs, max(1, len(may_run)))
+    needs = [config.stage_resources(run.name(s)) for s in may_run]
+    executor = Executor(config, slots, needs, say)
+    logs = Path(config.logs)
+    pending = list(run.order)
+    done: set[Any] = set()
+    running: dict[Any, Any] = {}
+    ready: list[tuple[int, int, Any]] = []  # (−rank, position in DVC's order, stage)
+    position = {s: i for i, s in enumerate(run.order)}
+
+    def progress(event: str) -> None:
+        left = len(pending) + len(ready) + len(running)
+        say(
+            f"[{len(done)}/{len(run.order)} done · {len(running)} running · {len(summary.failed)} failed · "
+            f"{len(summary.skipped)} skipped · {left} left] {event}"
+        )
+
+    def skip_downstream(stage: Any) -> None:
+        for d in run.descendants(stage):
+            if d in pending:
+                pending.remove(d)
+                summary.skipped[run.name(d)] = run.name(stage)
+
+    def promote() -> None:
+        """Stages whose upstream stages are all recorded: up to date, restored, or ready to run."""
+        while found := [s for s in pending if all(u in done for u in run.upstream[s])]:
+            for stage in found:
                 pending.remove(stage)
                 name = run.name(stage)
                 try:
@@ -385,51 +454,66 @@ def run_graph(
                     progress(f"FAILED {name} before it started: {err}")
                     continue
                 if what == "run":
-                    job = run.job(stage, logs)
-                    fut = executor.submit(job, config.stage_resources(name).gpus, run.rank[stage])
-                    running[fut] = stage
-                    say(f"Running stage '{name}' (log: {_relative(job.log)})")
+                    heapq.heappush(ready, (-run.rank[stage], position[stage], stage))
                 else:
                     done.add(stage)
                     (summary.restored if what == "restored" else summary.up_to_date).append(name)
                     if what == "restored":
                         progress(f"restored {name} from the run-cache")
 
-        try:
-            launch_ready()
-            run.lock.flush()
-            while running:
-                fut = next(executor.completed)
-                stage = running.pop(fut)
-                name = run.name(stage)
-                outcome, why = _outcome(fut)
-                log = str((logs / f"{name}.log").resolve())
-                if why is None:
-                    try:
-                        run.record(stage)
-                    except Exception as err:  # outputs missing, say: the stage failed, the run goes on
-                        why = f"recording it in DVC failed: {type(err).__name__}: {err}"
-                if why is None:
-                    done.add(stage)
-                    summary.ran.append(name)
-                    progress(f"ran {name} in {outcome.seconds:.1f} s on {outcome.host}")  # type: ignore[union-attr]
-                else:
-                    summary.failed[name] = why
-                    before = len(summary.skipped)
-                    skip_downstream(stage)
-                    progress(
-                        f"FAILED {name} ({why}); log: {_relative(log)}; "
-                        f"{len(summary.skipped) - before} downstream stage(s) skipped\n{log_tail(log)}"
-                    )
-                launch_ready()
+    def submit() -> None:
+        while ready and len(running) < slots:
+            _, _, stage = heapq.heappop(ready)
+            name = run.name(stage)
+            job = run.job(stage, logs)
+            running[executor.submit(job, config.stage_resources(name).gpus, run.rank[stage])] = stage
+            say(f"Running stage '{name}' (log: {_relative(job.log)})")
+
+    def finished(fut: Any) -> None:
+        stage = running.pop(fut)
+        name = run.name(stage)
+        outcome, why = _outcome(fut)
+        log = str((logs / f"{name}.log").resolve())
+        if why is None:
+            try:
+                run.record(stage)
+            except Exception as err:  # outputs missing, say: the stage failed, the run goes on
+                why = f"recording it in DVC failed: {type(err).__name__}: {err}"
+        if why is None:
+            done.add(stage)
+            summary.ran.append(name)
+            progress(f"ran {name} in {outcome.seconds:.1f} s on {outcome.host}")  # type: ignore[union-attr]
+        else:
+            summary.failed[name] = why
+            before = len(summary.skipped)
+            skip_downstream(stage)
+            progress(
+                f"FAILED {name} ({why}); log: {_relative(log)}; "
+                f"{len(summary.skipped) - before} downstream stage(s) skipped\n{log_tail(log)}"
+            )
+
+    previous = signal.signal(signal.SIGTERM, _terminate)  # scancel, a dropped ssh: flush, then stop
+    try:
+        promote()
+        submit()
+        while running:
+            finished(next(executor.completed))
+            promote()
+            submit()
+            try:
                 run.lock.flush()
-        finally:
-            run.lock.flush(force=True)
-            executor.close()
+            except Exception as err:  # dvc.lock unwritable for now: the entries stay queued
+                say(f"warning: dvc.lock not written yet ({type(err).__name__}: {err}); will retry")
     finally:
-        repo.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
+        signal.signal(signal.SIGTERM, previous)
+        try:
+            run.lock.flush(force=True)
+        finally:
+            executor.close()
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _outcome(fut: Any) -> tuple[StageOutcome | None, str | None]:
@@ -451,17 +535,19 @@ def _relative(path: str) -> str:
 
 
 def _check_fits(run: GraphRun, stages: list[Any], config: ClusterConfig) -> None:
-    """Refuse, before any work, a stage that needs more than a SLURM worker job offers."""
-    from harness.pipeline.cluster import ClusterConfigError
-
-    size = JobSize.covering([config.stage_resources(run.name(s)) for s in stages], config)
-    too_big = [
-        f"{run.name(s)} needs {r.gpus} GPU(s) and {r.cpus} CPU(s)"
-        for s in stages
-        for r in [config.stage_resources(run.name(s))]
-        if (size.gpus and r.gpus > size.gpus)
-    ]
+    """Refuse, before any work, a stage that needs more than a worker offers (a SLURM job's GPUs, CPUs
+    and memory; one GPU per local worker): Dask would otherwise hold it forever as unrunnable."""
+    needs = {run.name(s): config.stage_resources(run.name(s)) for s in stages}
+    if config.executor == "slurm":
+        size = JobSize.covering(list(needs.values()), config)
+        offer = f"a SLURM worker job ({size.gpus} GPU(s), {size.cpus} CPU(s), {size.memory_gb:g} GB)"
+        too_big = [
+            f"{name} needs {r.gpus} GPU(s), {r.cpus} CPU(s), {r.memory_gb:g} GB"
+            for name, r in needs.items()
+            if (size.gpus and r.gpus > size.gpus) or r.cpus > size.cpus or r.memory_gb > size.memory_gb
+        ]
+    else:
+        offer = "a local worker (one GPU each)"
+        too_big = [f"{name} needs {r.gpus} GPUs" for name, r in needs.items() if r.gpus > 1]
     if too_big:
-        raise ClusterConfigError(
-            f"a SLURM worker job has {size.gpus} GPU(s) (slurm.gpus_per_job): " + "; ".join(too_big)
-        )
+        raise ClusterConfigError(f"more than {offer} offers: " + "; ".join(too_big))
