@@ -280,11 +280,13 @@ def slurm(tmp_path_factory):
 @pytest.mark.slow
 def test_micro_profile_through_a_real_slurm(slurm, tmp_path: Path):
     repo = micro_repo_copy(tmp_path / "repo")
+    small = "{gpus: 0, cpus: 1, memory_gb: 2, walltime: '00:10:00'}"
     (repo / "cluster.yaml").write_text(
         NO_DASHBOARD + "executor: slurm\nslurm:\n  gpus_per_job: 0\n  cpus_per_job: 1\n"
         "  memory_gb_per_job: 4\n  walltime: '00:30:00'\n  log_directory: logs/slurm\n"
+        f"resources:\n  check: {small}\n  data: {small}\n  train: {small}\n"
     )
-    target = "phi_train@mlp_2-blobs"
+    target = "train@mlp_2-blobs"
     out = run(["harness", "run", "--jobs", "2", target], repo, env=slurm)
     assert sorted(ran_stages(out)) == ["check", "data@blobs", target]
     assert "executor: SLURM, up to 2 job(s) of 0 GPU(s), 1 CPU(s), 4 GB, 00:30:00" in out.stdout
