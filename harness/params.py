@@ -454,8 +454,9 @@ class ParamsError(ValueError):
     """params.yaml (or a profile's preset) does not match the schema."""
 
 
-def _format(err: ValidationError, origin: str) -> str:
-    lines = [f"{origin}: invalid parameters"]
+def format_validation_error(err: ValidationError, origin: str, what: str = "parameters") -> str:
+    """One line naming the origin, then one per bad field with pydantic's message and the value given."""
+    lines = [f"{origin}: invalid {what}"]
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"])
         got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
@@ -468,7 +469,7 @@ def validate_params(raw: Any, origin: str) -> SurveyParams:
     try:
         return SurveyParams.model_validate(raw)
     except ValidationError as err:
-        raise ParamsError(_format(err, origin)) from None
+        raise ParamsError(format_validation_error(err, origin)) from None
 
 
 def read_section(name: str, path: str | Path = "params.yaml") -> Any:
@@ -481,7 +482,9 @@ def read_section(name: str, path: str | Path = "params.yaml") -> Any:
     try:
         return SECTIONS[name].model_validate(raw)
     except ValidationError as err:
-        raise ParamsError(_format(err, f"{path} [{name}]").replace("field '", f"field '{name}.")) from None
+        raise ParamsError(
+            format_validation_error(err, f"{path} [{name}]").replace("field '", f"field '{name}.")
+        ) from None
 
 
 def read_params(path: str | Path = "params.yaml") -> SurveyParams:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.params import format_validation_error
 from harness.registry.yaml_loader import load_yaml_strict
 
 CONFIG_FILE = "cluster.yaml"
@@ -85,8 +86,10 @@ STAGE_RESOURCES: dict[str, StageResources] = {
     "genesis_statistics": StageResources(gpus=0, cpus=2, memory_gb=8.0, walltime="02:00:00"),
     "report": StageResources(gpus=0, cpus=1, memory_gb=8.0, walltime="01:00:00"),
 }
-"""Resources per stage kind (the stage name before ``@``), declared once. A kind not listed here (a
-stage a user added to dvc.yaml by hand) gets ``StageResources()``: one CPU core, no GPU."""
+"""Resources per stage kind (the stage name before ``@``), declared once. These are starting values for
+the full survey, not measurements (harness estimate gives the measured cost of each stage): override them
+per kind in cluster.yaml. A kind not listed here (a stage a user added to dvc.yaml by hand) gets
+``StageResources()``: one CPU core, no GPU."""
 
 
 def stage_kind(name: str) -> str:
@@ -165,15 +168,6 @@ class ClusterConfig(_Config):
         return self.resources.get(kind) or STAGE_RESOURCES.get(kind) or StageResources()
 
 
-def _format(err: ValidationError, origin: str) -> str:
-    lines = [f"{origin}: invalid cluster configuration"]
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"])
-        got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
-        lines.append(f"  - field '{field}': {e['msg']}{got}")
-    return "\n".join(lines)
-
-
 def load_cluster_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> ClusterConfig:
@@ -201,7 +195,7 @@ def load_cluster_config(
     try:
         return ClusterConfig.model_validate(raw)
     except ValidationError as err:
-        raise ClusterConfigError(_format(err, origin)) from None
+        raise ClusterConfigError(format_validation_error(err, origin, "cluster configuration")) from None
 
 
 def usable_cores() -> int:
