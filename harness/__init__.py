@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     "hessian_top_eigenvalue": "harness.measurements.curvature",
     "fisher_trace": "harness.measurements.curvature",
     "fisher_diagonal": "harness.measurements.curvature",
+    "fisher_information": "harness.measurements.curvature",
+    "twice_differentiable": "harness.measurements.curvature",
     "EWCPenalty": "harness.measurements.curvature",
     "retention": "harness.measurements.forgetting",
     "early_aurc": "harness.measurements.forgetting",

@@ -91,7 +91,20 @@ class TopologyConfig(_Section):
     error of the loss (the evaluation subset's sampling noise)."""
 
 
-class CurvatureConfig(_Section):
+class _FisherFields(_Section):
+    """How a diagonal Fisher information is computed (``harness.measurements.curvature.fisher_information``)."""
+
+    fisher_estimator: Literal["exact", "monte_carlo"] = "exact"
+    """``exact``: Σ over all classes weighted by p(y|x); ``monte_carlo``: labels drawn from p(y|x)
+    (``fisher_labels_per_input`` per input; its standard error is reported)."""
+    fisher_labels_per_input: int = Field(default=1, ge=1)
+    """Labels drawn per input by the ``monte_carlo`` estimator (ignored by ``exact``)."""
+    fisher_memory_gib: float = Field(default=4.0, gt=0)
+    """Memory budget (GiB) the per-(input, label) gradients are chunked to: the default leaves room on a
+    24 GB card for a full-size network; the chunking never changes the value."""
+
+
+class CurvatureConfig(_FisherFields):
     """Curvature baselines at the task-A solution, on a fixed subset of the task-A training split."""
 
     samples: int = Field(default=512, ge=2)
@@ -102,11 +115,9 @@ class CurvatureConfig(_Section):
     """Power iteration stops when the Rayleigh quotient changes by less than this, relatively."""
     eigen_max_iterations: int = Field(default=100, ge=1)
     """Cap on power iterations (the number used is reported)."""
-    batch_size: int = Field(default=64, ge=1)
-    """Per-example Jacobian batch of the Fisher computation."""
 
 
-class ForgettingConfig(_Section):
+class ForgettingConfig(_FisherFields):
     """Sequential training on task B from the task-A checkpoint: naive, EWC, cosine."""
 
     steps: list[int] = Field(default=[0, 10, 25, 50, 100, 250, 500, 1000, 5000], min_length=2)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, hessian
 
-from harness.measurements.curvature import fisher_trace, hessian_top_eigenvalue, hessian_trace
+from harness.measurements.curvature import fisher_chunk, fisher_trace, hessian_top_eigenvalue, hessian_trace
 from harness.measurements.landscape import direction_cosine, filter_normalized_direction, loss_grid
 from harness.measurements.topology import (
     CONSTRUCTIONS,
@@ -195,7 +195,12 @@ def test_fisher_trace_matches_the_closed_form_for_logistic_regression():
     # ∂ log p_y / ∂W_k = (1[k=y] − p_k)·x and ∂/∂b_k = 1[k=y] − p_k, so
     # Σ_y p_y ‖∇ log p_y‖² = (‖x‖² + 1) Σ_y p_y Σ_k (1[k=y] − p_k)² = (‖x‖² + 1)(1 − Σ_k p_k²)
     expected = (((x**2).sum(1) + 1) * (1 - (p**2).sum(1))).mean().item()
-    assert fisher_trace(model, x, batch_size=7) == pytest.approx(expected, rel=1e-10)
+    assert fisher_trace(model, x).value == pytest.approx(expected, rel=1e-10)
+    # a budget of 3.5 (input, label) pairs (3 × 16 float64 parameters + one input's 3 saved values):
+    # one input and 3 of its 4 labels per step, the same value
+    tiny = 3.5 * (3 * 16 * 8 + 3 * 8) / 2**30
+    assert fisher_chunk(model, x, 4, tiny * 2**30) == (1, 3)
+    assert fisher_trace(model, x, memory_budget_gib=tiny).value == pytest.approx(expected, rel=1e-10)
 
 
 def test_fisher_diagonal_sums_to_the_trace_and_ewc_gradient_is_lambda_f_delta():
@@ -204,7 +209,7 @@ def test_fisher_diagonal_sums_to_the_trace_and_ewc_gradient_is_lambda_f_delta():
     torch.manual_seed(0)
     model = nn.Linear(3, 4).double()
     x = torch.randn(30, 3, dtype=torch.float64)
-    diag = fisher_diagonal(model, x, batch_size=8)
+    diag = fisher_diagonal(model, x)
     p = torch.softmax(model(x), dim=1).detach()
     # diagonal for W[k, j]: E_x Σ_y p_y (1[k=y] − p_k)² x_j² = E_x p_k(1 − p_k) x_j²
     expected_w = ((p * (1 - p))[:, :, None] * (x**2)[:, None, :]).mean(0)

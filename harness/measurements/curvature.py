@@ -1,20 +1,26 @@
-"""Curvature baselines at a trained solution: Hessian trace, top Hessian eigenvalue, Fisher trace.
+"""Curvature baselines at a trained solution: Hessian trace, top Hessian eigenvalue, Fisher information.
 
 All use the mean loss over the given samples; Hessian-vector products are exact (double backward),
 never finite differences. Pure functions: the model's parameters and mode are left as they were.
+Everything that differentiates twice runs inside :func:`twice_differentiable`, so that it works for
+every architecture of the registry (fused attention kernels and Hardsigmoid have no double backward).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, jacrev, vmap
+from torch.func import functional_call, vjp, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.overrides import TorchFunctionMode
 
-version = 1
+version = 2
 
 
 class Estimate(NamedTuple):
@@ -43,6 +49,30 @@ def _hvp_closure(model: nn.Module, loss_fn: Callable, inputs: Tensor, targets: T
     return hvp, params
 
 
+class _DoubleBackwardForms(TorchFunctionMode):
+    """Swaps functions whose backward has no derivative of its own for equal-valued compositions that
+    have one: ``hardsigmoid(x)`` ≡ ``relu6(x + 3) / 6`` (bit-identical values on CPU; the same first
+    derivative, 1/6 on (−3, 3) and 0 outside)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.hardsigmoid:
+            return F.relu6(args[0] + 3.0) / 6.0  # out of place even when inplace=True was asked
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def twice_differentiable() -> Iterator[None]:
+    """Forwards run inside this block can be differentiated twice (Hessian-vector products) with every
+    registry architecture: ``scaled_dot_product_attention`` uses its math backend (the fused flash and
+    memory-efficient kernels, CPU and CUDA, have no double backward) and Hardsigmoid (MobileNet-V3's
+    squeeze-excitation gates) is computed as ``relu6(x + 3) / 6``. First-order values: Hardsigmoid's are
+    bit-identical (CPU), attention's agree with the fused kernels to rounding; the math attention backend is
+    slower and holds the attention matrix (tokens² per head)."""
+    with sdpa_kernel(SDPBackend.MATH), _DoubleBackwardForms():
+        yield
+
+
 @contextmanager
 def _eval_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode (BatchNorm statistics fixed) for the block; the caller's mode is restored after."""
@@ -60,7 +90,7 @@ def hessian_trace(
     """Hutchinson's estimator tr(H) = E[vᵀHv], v Rademacher (Hutchinson 1989; Avron & Toledo 2011);
     returns the mean over ``samples`` probes and its standard error. Eval mode (BatchNorm statistics fixed)."""
     gen = torch.Generator().manual_seed(seed)
-    with _eval_mode(model):
+    with _eval_mode(model), twice_differentiable():
         hvp, params = _hvp_closure(model, loss_fn, inputs, targets)
         values = []
         for _ in range(samples):
@@ -84,7 +114,7 @@ def hessian_top_eigenvalue(
     """The Hessian eigenvalue of largest magnitude by power iteration on exact Hessian-vector products,
     stopped when the Rayleigh quotient changes by less than ``tol`` (relative); reports iterations used."""
     gen = torch.Generator().manual_seed(seed)
-    with _eval_mode(model):
+    with _eval_mode(model), twice_differentiable():
         hvp, params = _hvp_closure(model, loss_fn, inputs, targets)
         vs = [torch.randn(p.shape, generator=gen).to(p) for p in params]
         previous = None
@@ -99,32 +129,219 @@ def hessian_top_eigenvalue(
     return Eigen(value, max_iterations)
 
 
-def fisher_diagonal(model: nn.Module, inputs: Tensor, batch_size: int = 64) -> dict[str, Tensor]:
-    """Diagonal of the Fisher information of a classifier, keyed like ``model.named_parameters()``:
-    F_i = E_x Σ_y p_θ(y|x) (∂ log p_θ(y|x)/∂θ_i)², from per-example Jacobians of log-softmax
-    (torch.func) — never from the square of a mini-batch mean gradient. Expectation over the given
-    inputs; eval mode (BatchNorm statistics fixed)."""
+FisherEstimator = Literal["exact", "monte_carlo"]
+GiB = 2**30
+
+
+class Fisher(NamedTuple):
+    """The diagonal Fisher information of a classifier and its trace.
+
+    ``diagonal``: name → tensor shaped like the parameter (units: nats⁻¹ per parameter², i.e. squared
+    gradients of log-probabilities). ``trace_stderr``: standard error of ``trace`` over the inputs (the
+    per-input terms are independent; for ``monte_carlo`` it includes the label-sampling noise).
+    ``label_sampling_stderr``: the part due to drawing labels alone (0 for ``exact``; NaN for one draw per
+    input, where it cannot be separated). ``chunk``: (inputs, labels) per vectorised
+    step, chosen from the memory budget."""
+
+    diagonal: dict[str, Tensor]
+    trace: float
+    trace_stderr: float
+    label_sampling_stderr: float
+    estimator: FisherEstimator
+    labels_per_input: int
+    chunk: tuple[int, int]
+
+
+def _saved_bytes_per_input(model: nn.Module, x: Tensor) -> int:
+    """Bytes autograd saves for the backward of one input's forward (activations kept for the vjp)."""
+    total = 0
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad():
+        model(x[:1])
+    return total
+
+
+def fisher_chunk(
+    model: nn.Module, inputs: Tensor, labels_per_input: int, memory_budget_bytes: float
+) -> tuple[int, int]:
+    """(inputs, labels) per vectorised step of :func:`fisher_information` that fit ``memory_budget_bytes``.
+
+    One (input, label) pair costs three parameter-sized tensors (its gradient, the square, the weighted
+    square) plus the activations its backward holds (measured by autograd's saved-tensor hooks on one
+    input); labels are chunked first, inputs only once every label of an input fits.
+    Raises ValueError when not even one pair fits (the message gives the bytes needed)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    param_bytes = sum(p.numel() * p.element_size() for p in params)
+    with _eval_mode(model), twice_differentiable():
+        activation_bytes = _saved_bytes_per_input(model, inputs)
+    pair = 3 * param_bytes + activation_bytes
+    if pair > memory_budget_bytes:
+        raise ValueError(
+            f"the Fisher memory budget ({memory_budget_bytes / GiB:.3g} GiB) is below one (input, label) "
+            f"gradient of this model ({pair / GiB:.3g} GiB: 3 × {param_bytes / GiB:.3g} GiB of parameters "
+            f"+ {activation_bytes / GiB:.3g} GiB of activations); raise fisher_memory_gib"
+        )
+    labels = min(labels_per_input, int(memory_budget_bytes // pair))
+    per_input = labels * pair + activation_bytes
+    batch = max(1, int(memory_budget_bytes // per_input)) if labels == labels_per_input else 1
+    return min(batch, len(inputs)), labels
+
+
+def fisher_information(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    estimator: FisherEstimator = "exact",
+    labels_per_input: int = 1,
+    memory_budget_gib: float = 4.0,
+    seed: int = 0,
+) -> Fisher:
+    """Diagonal Fisher information of a classifier at its current parameters, in eval mode (BatchNorm
+    statistics fixed), from per-(input, label) gradients of log-softmax — never from the square of a
+    mini-batch mean gradient (Kunstner et al. 2019 on why the "empirical Fisher" is a different thing).
+
+    - ``exact``: F_i = (1/N) Σ_x Σ_y p_θ(y|x) (∂ log p_θ(y|x)/∂θ_i)² over all C classes (Martens 2020,
+      eq. 7 with the model's own predictive distribution).
+    - ``monte_carlo``: the same expectation with y drawn from p_θ(y|x), ``labels_per_input`` draws per
+      input (seeded); unbiased, variance in ``trace_stderr``; costs ``labels_per_input`` instead of C
+      backward passes per input.
+
+    ``inputs``: (N, *input_shape) on the model's device. The work is split into chunks of inputs and
+    labels sized from ``memory_budget_gib`` (:func:`fisher_chunk`), so the peak extra memory stays within
+    it at any model size; results do not depend on the chunking beyond floating-point summation order.
+    Raises ValueError for an unknown estimator, ``labels_per_input`` < 1 or a budget below one pair."""
+    if estimator not in ("exact", "monte_carlo"):
+        raise ValueError(f"estimator must be 'exact' or 'monte_carlo', got {estimator!r}")
+    if labels_per_input < 1:
+        raise ValueError(f"labels_per_input must be >= 1, got {labels_per_input}")
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     buffers = dict(model.named_buffers())
+    n_inputs = len(inputs)
 
     def log_probs(p: dict[str, Tensor], x: Tensor) -> Tensor:
         return torch.log_softmax(functional_call(model, (p, buffers), (x[None],))[0], dim=-1)
 
-    diag = {n: torch.zeros_like(p) for n, p in params.items()}
-    with _eval_mode(model):
-        for i in range(0, len(inputs), batch_size):
-            x = inputs[i : i + batch_size]
-            jac = vmap(jacrev(log_probs), in_dims=(None, 0))(params, x)  # name -> (B, C, *shape)
-            probs = vmap(lambda xi: log_probs(params, xi).exp())(x)  # (B, C)
-            for n, j in jac.items():
-                weights = probs.view(*probs.shape, *[1] * (j.dim() - 2))
-                diag[n] += (weights * j.pow(2)).sum(dim=(0, 1))
-    return {n: d / len(inputs) for n, d in diag.items()}
+    with _eval_mode(model), twice_differentiable():
+        with torch.no_grad():
+            probe = log_probs(params, inputs[0])
+        num_classes, dtype = probe.shape[-1], probe.dtype
+        eye = torch.eye(num_classes, dtype=dtype, device=inputs.device)
+        if estimator == "exact":
+            labels = torch.arange(num_classes, device=inputs.device).expand(n_inputs, num_classes)
+        else:
+            gen = torch.Generator(device=inputs.device).manual_seed(seed)
+            with torch.no_grad():
+                probs = torch.cat(
+                    [torch.softmax(model(inputs[i : i + 256]), dim=-1) for i in range(0, n_inputs, 256)]
+                )
+            labels = torch.multinomial(probs, labels_per_input, replacement=True, generator=gen)
+        batch, per_step = fisher_chunk(model, inputs, labels.shape[1], memory_budget_gib * GiB)
+
+        def one_input(x: Tensor, ys: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+            out, pullback = vjp(lambda p: log_probs(p, x), params)
+            (grads,) = vmap(pullback)(eye[ys])  # name -> (labels, *shape)
+            weights = out.detach().exp()[ys] if estimator == "exact" else torch.ones_like(out[ys])
+            squares = {n: g.pow_(2) for n, g in grads.items()}  # in place: one (labels, P) tensor live
+            per_label = sum(s.flatten(1).sum(1) for s in squares.values())  # (labels,) ‖∇ log p(y|x)‖²
+            return {
+                n: torch.einsum("k,k...->...", weights, s) for n, s in squares.items()
+            }, weights * per_label
+
+        # vectorised over inputs unless a layer cannot be (nn.GRU's forward has no vmap batching rule):
+        # then one input at a time, labels still vectorised; an error there is a real one and propagates
+        vectorised = True
+
+        def chunk(xs: Tensor, ys: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+            nonlocal vectorised
+            if vectorised:
+                try:
+                    return vmap(one_input)(xs, ys)
+                except torch.OutOfMemoryError:
+                    raise
+                except RuntimeError:
+                    vectorised = False
+            parts = [one_input(x, y) for x, y in zip(xs, ys, strict=True)]  # labels stay vectorised
+            return {n: torch.stack([s[n] for s, _ in parts]) for n in params}, torch.stack(
+                [v for _, v in parts]
+            )
+
+        diag = {n: torch.zeros_like(p) for n, p in params.items()}
+        per_pair = torch.zeros(n_inputs, labels.shape[1], dtype=torch.float64, device=inputs.device)
+        for i in range(0, n_inputs, batch):
+            for j in range(0, labels.shape[1], per_step):
+                sums, norms = chunk(inputs[i : i + batch], labels[i : i + batch, j : j + per_step])
+                for n, s in sums.items():
+                    diag[n] += s.sum(0)
+                per_pair[i : i + batch, j : j + per_step] = norms.double()
+    scale = n_inputs if estimator == "exact" else n_inputs * labels.shape[1]
+    diagonal = {n: d / scale for n, d in diag.items()}
+    # per-input terms: Σ_y p(y|x)·‖∇ log p(y|x)‖² (exact) or the mean ‖∇ log p(y|x)‖² of its draws;
+    # independent across inputs, so their standard error covers inputs and (monte_carlo) label draws
+    terms = per_pair.sum(1) if estimator == "exact" else per_pair.mean(1)
+    stderr = float(terms.std(unbiased=True) / math.sqrt(n_inputs)) if n_inputs > 1 else float("nan")
+    draws = per_pair.shape[1]
+    if estimator == "exact":
+        label_stderr = 0.0
+    elif draws > 1:  # the label-sampling part alone: within-input variance of the draws
+        label_stderr = float(per_pair.var(dim=1, unbiased=True).sum().sqrt() / (n_inputs * math.sqrt(draws)))
+    else:
+        label_stderr = float("nan")  # one draw per input cannot separate it from the inputs' spread
+    return Fisher(
+        diagonal=diagonal,
+        trace=float(sum(d.double().sum() for d in diagonal.values())),
+        trace_stderr=stderr,
+        label_sampling_stderr=label_stderr,
+        estimator=estimator,
+        labels_per_input=int(labels.shape[1]),
+        chunk=(batch, per_step),
+    )
 
 
-def fisher_trace(model: nn.Module, inputs: Tensor, batch_size: int = 64) -> float:
-    """Trace of the Fisher information (the sum of ``fisher_diagonal``)."""
-    return float(sum(d.sum() for d in fisher_diagonal(model, inputs, batch_size).values()))
+def fisher_diagonal(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    estimator: FisherEstimator = "exact",
+    labels_per_input: int = 1,
+    memory_budget_gib: float = 4.0,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """Diagonal of the Fisher information, keyed like ``model.named_parameters()``
+    (:func:`fisher_information`'s ``diagonal``; same arguments and errors)."""
+    return fisher_information(
+        model,
+        inputs,
+        estimator=estimator,
+        labels_per_input=labels_per_input,
+        memory_budget_gib=memory_budget_gib,
+        seed=seed,
+    ).diagonal
+
+
+def fisher_trace(
+    model: nn.Module,
+    inputs: Tensor,
+    *,
+    estimator: FisherEstimator = "exact",
+    labels_per_input: int = 1,
+    memory_budget_gib: float = 4.0,
+    seed: int = 0,
+) -> Estimate:
+    """Trace of the Fisher information and its standard error (:func:`fisher_information`)."""
+    fisher = fisher_information(
+        model,
+        inputs,
+        estimator=estimator,
+        labels_per_input=labels_per_input,
+        memory_budget_gib=memory_budget_gib,
+        seed=seed,
+    )
+    return Estimate(fisher.trace, fisher.trace_stderr)
 
 
 class EWCPenalty:

@@ -4,7 +4,8 @@ On a fixed subset of the task-A training split (``persist.curvature.samples``, d
 ``runtime.seed``), in eval mode: the Hessian trace of the mean cross-entropy by Hutchinson's estimator
 (Rademacher probes; standard error reported), its eigenvalue of largest magnitude by power iteration
 (iterations reported), and the trace of the Fisher information F = E_x Σ_y p(y|x) ∇log p(y|x)² from
-per-example gradients.
+per-(input, label) gradients, chunked to ``persist.curvature.fisher_memory_gib`` (exact by default;
+``fisher_estimator: monte_carlo`` draws labels from the model and reports its standard error).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from torch import nn
 
-    from harness.measurements.curvature import fisher_trace, hessian_top_eigenvalue, hessian_trace
+    from harness.measurements.curvature import fisher_information, hessian_top_eigenvalue, hessian_trace
     from harness.training.device import make_deterministic, resolve_device
 
     device = resolve_device(runtime.device)
@@ -60,7 +61,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     timings["hessian_top_eigenvalue"] = time.perf_counter() - started
     started = time.perf_counter()
-    fisher = fisher_trace(model, inputs, batch_size=cfg.batch_size)
+    fisher = fisher_information(
+        model,
+        inputs,
+        estimator=cfg.fisher_estimator,
+        labels_per_input=cfg.fisher_labels_per_input,
+        memory_budget_gib=cfg.fisher_memory_gib,
+        seed=ctx.run.seed,
+    )
     timings["fisher_trace"] = time.perf_counter() - started
     write_json(
         out / "curvature.json",
@@ -74,8 +82,13 @@ def main(argv: list[str] | None = None) -> None:
             "hessian_top_eigenvalue": top.value,
             "eigen_iterations": top.iterations,
             "eigen_converged": top.iterations < cfg.eigen_max_iterations,
-            "fisher_trace": fisher,
-            "fisher": "true Fisher: expectation over the model's own p(y|x), per-example gradients",
+            "fisher_trace": fisher.trace,
+            "fisher_trace_stderr": fisher.trace_stderr,
+            "fisher_label_sampling_stderr": fisher.label_sampling_stderr,
+            "fisher_estimator": fisher.estimator,
+            "fisher_labels_per_input": fisher.labels_per_input,
+            "fisher_chunk": {"inputs": fisher.chunk[0], "labels": fisher.chunk[1]},
+            "fisher": "true Fisher: expectation over the model's own p(y|x), per-(input, label) gradients",
             "seconds": {k: round(v, 3) for k, v in timings.items()},
         },
     )

@@ -86,7 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         hooks_kw = {}
         if name == "ewc":
             fx, _ = seeded_subset(task_a_data["train"], cfg.fisher_samples, ctx.split_seed)
-            fisher = fisher_diagonal(model, torch.from_numpy(fx).to(device))
+            fisher = fisher_diagonal(
+                model,
+                torch.from_numpy(fx).to(device),
+                estimator=cfg.fisher_estimator,
+                labels_per_input=cfg.fisher_labels_per_input,
+                memory_budget_gib=cfg.fisher_memory_gib,
+                seed=ctx.run.seed,
+            )
             # SGD with momentum m is stable on the penalty alone while lr·λ·F_i < 2(1 + m): a diverged EWC
             # run is diagnosed by this number
             stiffness = cfg.lr * cfg.ewc_lambda * max(float(f.max()) for f in fisher.values())
