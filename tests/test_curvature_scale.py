@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, hessian
 
 from harness.measurements.curvature import (
     _saved_bytes_per_input,
@@ -25,25 +24,8 @@ from harness.measurements.curvature import (
 from harness.measurements.landscape import filter_normalized_direction, loss_grid
 from harness.models.build import build_architecture
 from harness.registry.adaptation import plan_adaptation
+from tests.test_persist_measurements import _exact_hessian
 from tests.test_registry import _REG
-
-
-def _exact_hessian(model: nn.Module, loss_fn, x, y) -> torch.Tensor:
-    """The full Hessian of the mean loss by torch.func (forward-over-reverse), an independent route."""
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-
-    def loss_of(v: torch.Tensor) -> torch.Tensor:
-        params, offset = {}, 0
-        for n, s in zip(names, shapes, strict=True):
-            params[n] = v[offset : offset + s.numel()].view(s)
-            offset += s.numel()
-        return loss_fn(functional_call(model, params, (x,)), y)
-
-    with twice_differentiable():
-        return hessian(loss_of)(flat)
-
 
 # ---- double backward through Hardsigmoid and attention ---------------------------------------------
 
@@ -201,7 +183,7 @@ def test_fisher_stays_within_its_memory_budget():
     (peak resident memory of a fresh process, measured around the call) and equals the loop reference."""
     script = textwrap.dedent(
         """
-        import json, resource, sys
+        import json, sys
         import psutil, torch
         from torch import nn
         from harness.measurements.curvature import fisher_information
@@ -212,7 +194,9 @@ def test_fisher_stays_within_its_memory_budget():
         x = torch.randn(32, 512)
         before = psutil.Process().memory_info().rss
         fisher = fisher_information(model, x, memory_budget_gib=1 / 32)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        # VmHWM: this program's peak resident set (ru_maxrss would carry the parent's over fork + exec)
+        status = open("/proc/self/status").read()
+        peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
         torch.save({n: d for n, d in fisher.diagonal.items()}, sys.argv[1])
         print(json.dumps({"extra": peak - before, "chunk": fisher.chunk}))
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypedDict, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -302,45 +302,24 @@ def fisher_information(
     )
 
 
-def fisher_diagonal(
-    model: nn.Module,
-    inputs: Tensor,
-    *,
-    estimator: FisherEstimator = "exact",
-    labels_per_input: int = 1,
-    memory_budget_gib: float = 4.0,
-    seed: int = 0,
-) -> dict[str, Tensor]:
+class FisherOptions(TypedDict, total=False):
+    """Keyword options of :func:`fisher_information` shared by :func:`fisher_diagonal` and :func:`fisher_trace`."""
+
+    estimator: FisherEstimator
+    labels_per_input: int
+    memory_budget_gib: float
+    seed: int
+
+
+def fisher_diagonal(model: nn.Module, inputs: Tensor, **options: Unpack[FisherOptions]) -> dict[str, Tensor]:
     """Diagonal of the Fisher information, keyed like ``model.named_parameters()``
-    (:func:`fisher_information`'s ``diagonal``; same arguments and errors)."""
-    return fisher_information(
-        model,
-        inputs,
-        estimator=estimator,
-        labels_per_input=labels_per_input,
-        memory_budget_gib=memory_budget_gib,
-        seed=seed,
-    ).diagonal
+    (:func:`fisher_information`'s ``diagonal``; same options and errors)."""
+    return fisher_information(model, inputs, **options).diagonal
 
 
-def fisher_trace(
-    model: nn.Module,
-    inputs: Tensor,
-    *,
-    estimator: FisherEstimator = "exact",
-    labels_per_input: int = 1,
-    memory_budget_gib: float = 4.0,
-    seed: int = 0,
-) -> Estimate:
-    """Trace of the Fisher information and its standard error (:func:`fisher_information`)."""
-    fisher = fisher_information(
-        model,
-        inputs,
-        estimator=estimator,
-        labels_per_input=labels_per_input,
-        memory_budget_gib=memory_budget_gib,
-        seed=seed,
-    )
+def fisher_trace(model: nn.Module, inputs: Tensor, **options: Unpack[FisherOptions]) -> Estimate:
+    """Trace of the Fisher information and its standard error over the inputs (:func:`fisher_information`)."""
+    fisher = fisher_information(model, inputs, **options)
     return Estimate(fisher.trace, fisher.trace_stderr)
 
 
