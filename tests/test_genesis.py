@@ -425,3 +425,29 @@ def test_a_stacked_vit_ensemble_returns_every_member():
     size = sum(p.numel() for p in build(0).parameters())
     assert [m.weights.shape for m in members] == [(size,)] * 3
     assert all(m.result.predictions.shape == (16,) and 1 <= m.result.epochs <= 3 for m in members)
+
+
+def test_the_plans_depth_width_family_is_listed_with_its_real_counts():
+    """The research plan's 2×512 … 32×32 MLPs, built at full size for CIFAR-10 input: grouped as one
+    depth × width = 1024 family whose V, A1, A2 are the built networks' and whose V is not constant."""
+    from harness.measurements.volume_area import volume_and_area
+    from harness.models.build import build_architecture
+    from harness.params import GenesisStatisticsConfig
+    from harness.statistics.genesis_survey import genesis_statistics
+    from tests.test_registry import _REG
+
+    plan = {"mlp_2": (2, 512), "mlp_d4_w256": (4, 256), "mlp_d8_w128": (8, 128)}
+    plan |= {"mlp_d16_w64": (16, 64), "mlp_d32_w32": (32, 32)}
+    records = []
+    for key, (depth, width) in plan.items():
+        arch = _REG.architectures[key]
+        assert "genesis" in arch.experiments and (arch.kwargs["depth"], arch.kwargs["width"]) == (depth, width)
+        counts = volume_and_area(build_architecture(arch, _REG.datasets["cifar10"], "full"))
+        records.append(_record(key, "mlp", {"depth": depth, "width": width}, counts, [1000, 1100]))
+    stats = genesis_statistics(records, GenesisStatisticsConfig(n_boot=50))
+    (family,) = stats["optimizers"]["adam"]["depth_width_families"]
+    assert family["depth_times_width"] == 1024
+    assert [m["architecture"] for m in family["members"]] == list(plan)
+    v = [m["V"] for m in family["members"]]
+    assert v[0] == (3072 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10)  # 2×512 at CIFAR input
+    assert family["v_ratio"] == pytest.approx(max(v) / min(v)) and family["v_ratio"] > 10

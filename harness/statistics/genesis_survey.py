@@ -115,6 +115,42 @@ def _depth_sweeps(rows: list[dict[str, Any]], cfg) -> list[dict[str, Any]]:
     return sweeps
 
 
+def _depth_width_families(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """MLPs trading depth for width at a constant depth × width (the research plan's 2×512, 4×256, 8×128,
+    16×64, 32×32; ≥ 3 depths). Their V, A1 and A2 are listed as built: at a fixed input size the first
+    layer's in_features × width dominates V, so such a family is not constant-volume (``v_ratio`` = max V /
+    min V says by how much); the constant-volume family is the one whose width is solved for a V."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        kw = r["builder_kwargs"]
+        if r["family"] == "mlp" and "depth" in kw and "width" in kw:
+            rest = {k: v for k, v in kw.items() if k not in ("depth", "width")}
+            groups[(kw["depth"] * kw["width"], repr(sorted(rest.items())))].append(r)
+    families = []
+    for (product, _), members in sorted(groups.items(), key=lambda g: g[0][0]):
+        members = sorted(members, key=lambda r: r["builder_kwargs"]["depth"])
+        if len({r["builder_kwargs"]["depth"] for r in members}) < 3:
+            continue
+        families.append(
+            {
+                "depth_times_width": product,
+                "members": [
+                    {
+                        "architecture": r["architecture"],
+                        "depth": r["builder_kwargs"]["depth"],
+                        "width": r["builder_kwargs"]["width"],
+                        **{c: r[c] for c in COUNTS},
+                        "n_max_median": r["n_max_median"],
+                        "usable": r["usable"],
+                    }
+                    for r in members
+                ],
+                "v_ratio": max(r["V"] for r in members) / min(r["V"] for r in members),
+            }
+        )
+    return families
+
+
 def _twins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Residual vs plain twins: the same builder arguments but ``skip: false``."""
     out = []
@@ -218,6 +254,7 @@ def genesis_statistics(
             "laws": _law_comparison(rows, "bits", cfg.n_boot, cfg.seed),
             "stored_label_laws": _law_comparison(rows, "stored_label_bits", cfg.n_boot, cfg.seed),
             "depth_sweeps": _depth_sweeps(rows, cfg),
+            "depth_width_families": _depth_width_families(rows),
             "twins": _twins(rows),
             "transformers": _transformers(rows, cfg),
             "bits_per_parameter_median": float(np.median(bpp))

@@ -174,6 +174,17 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
         fig = f"genesis_depth_{name}.png"
         if depth_figure(o["depth_sweeps"], figures / fig):
             section.figures.append((fig, f"Capacity vs depth at constant width ({name})"))
+        for fam in o.get("depth_width_families", []):
+            section.tables.append(
+                Table(
+                    f"genesis_depth_width_{fam['depth_times_width']}_{name}",
+                    ["architecture", "depth", "width", "V", "A1", "A2", "n_max_median"],
+                    fam["members"],
+                    f"MLPs at depth × width = {fam['depth_times_width']} ({name}; n = {len(fam['members'])}): "
+                    f"not constant-volume at this input, V varies {fam['v_ratio']:.1f}-fold (the first "
+                    "layer's in_features × width dominates); the constant-volume family solves width for V",
+                )
+            )
         if o["twins"]:
             section.tables.append(
                 Table(
