@@ -243,3 +243,28 @@ def test_monte_carlo_fisher_is_unbiased_and_its_standard_error_covers():
     assert np.isnan(one.label_sampling_stderr) and one.trace_stderr > 0
     with pytest.raises(ValueError, match="estimator"):
         fisher_information(model, x, estimator="empirical")  # type: ignore[arg-type]
+
+
+def test_convolutional_networks_go_channels_last_on_cuda_only():
+    from harness.training.device import preferred_memory_format
+
+    ds = _REG.datasets["cifar100"]
+    torch.manual_seed(0)
+    resnet = build_architecture(_REG.architectures["resnet18"], ds, "tiny").eval()
+    vit = build_architecture(_REG.architectures["vit_small"], ds, "tiny").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        before = resnet(x)
+    assert preferred_memory_format(resnet, torch.device("cpu")) is resnet
+    assert all(m.weight.is_contiguous() for m in resnet.modules() if isinstance(m, nn.Conv2d))
+    converted = preferred_memory_format(resnet, torch.device("cuda"))  # the layout alone, on CPU tensors
+    convs = [m.weight for m in converted.modules() if isinstance(m, nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs if w.shape[-1] > 1)
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), before, rtol=1e-5, atol=1e-6)
+    vit_convs = [
+        m.weight
+        for m in preferred_memory_format(vit, torch.device("cuda")).modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    assert vit_convs and all(not w.is_contiguous(memory_format=torch.channels_last) for w in vit_convs)

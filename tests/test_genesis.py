@@ -441,7 +441,10 @@ def test_the_plans_depth_width_family_is_listed_with_its_real_counts():
     records = []
     for key, (depth, width) in plan.items():
         arch = _REG.architectures[key]
-        assert "genesis" in arch.experiments and (arch.kwargs["depth"], arch.kwargs["width"]) == (depth, width)
+        assert "genesis" in arch.experiments and (arch.kwargs["depth"], arch.kwargs["width"]) == (
+            depth,
+            width,
+        )
         counts = volume_and_area(build_architecture(arch, _REG.datasets["cifar10"], "full"))
         records.append(_record(key, "mlp", {"depth": depth, "width": width}, counts, [1000, 1100]))
     stats = genesis_statistics(records, GenesisStatisticsConfig(n_boot=50))

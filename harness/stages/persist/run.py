@@ -101,13 +101,16 @@ def build_network(ctx: PersistRun, size: Literal["tiny", "full"]):
 
 
 def load_task_a_network(ctx: PersistRun, device):
-    """The task-A network from ``persist_task_a``'s best checkpoint, on ``device``, in eval mode."""
+    """The task-A network from ``persist_task_a``'s best checkpoint, on ``device``, in eval mode; in
+    channels_last on CUDA when it is convolutional (``preferred_memory_format``)."""
     from safetensors.torch import load_file
+
+    from harness.training.device import preferred_memory_format
 
     cfg = read_section("persist.task_a")
     model = build_network(ctx, cfg.size)
     model.load_state_dict(load_file(str(ctx.out("task_a") / "model.safetensors")))
-    return model.to(device).eval()
+    return preferred_memory_format(model.to(device), device).eval()
 
 
 def file_sha256(path: str | Path) -> str:
