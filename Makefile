@@ -7,7 +7,7 @@ PROFILE ?=
 DEVICE ?= cpu
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv reproduce pipeline test lint bench lock clean-cache
+.PHONY: venv reproduce pipeline test lint bench gpu-check lock clean-cache
 
 # The environment: requirements.lock (exact pins, shared with the Dockerfile) + the project, editable.
 $(STAMP): requirements.lock pyproject.toml
@@ -37,8 +37,14 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
+# Hot paths side by side (CPU: docs/benchmarks.md; DEVICE=cuda: docs/benchmarks-cuda-hot-paths.md).
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run --device $(DEVICE) --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks.run --device $(DEVICE) --out docs/benchmarks$(if $(filter cuda,$(DEVICE)),-cuda-hot-paths,).md
+
+# Before the full survey on a GPU machine (a few minutes): every full-size piece tried on this card, step
+# times for `harness estimate` written to docs/benchmarks-cuda.{md,json}; exit 1 on any failure, 2 without a GPU.
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check
 
 # Re-resolve requirements.in into requirements.lock (run on the machine kind the project targets).
 lock:

@@ -1,7 +1,7 @@
 """Benchmark suite: hot paths measured side by side in one run, written with the machine's description.
 
     python -m benchmarks.run --device cpu --out docs/benchmarks.md
-    python -m benchmarks.run --device cuda --out docs/benchmarks-cuda.md   # on a GPU machine
+    python -m benchmarks.run --device cuda --out docs/benchmarks-cuda-hot-paths.md   # on a GPU machine
 
 Targets live here as ratios, never in timed unit tests. Experiments add their sections.
 """

@@ -3,7 +3,7 @@
 Unit costs are measured, never guessed: per (architecture, dataset) the seconds of one full-size training
 step at batch 128 on the card, and, for the kinds that do other work, that work measured once on
 resnet18 (CIFAR-100 head, 11.2M parameters) and scaled to another network by the ratio of their step
-times. Sources, in order: ``docs/benchmarks-cuda.json`` (this project's `make bench DEVICE=cuda`: the
+times. Sources, in order: ``docs/benchmarks-cuda.json`` (this project's `make gpu-check`: the
 harness step per architecture) and ``docs/measurements/h200-2026-11-29-full-size.json`` (one H200,
 2026-11-29: 4 harness steps per architecture with their validation and test passes, a 64-point
 landscape, Hutchinson probes, power iterations, KSG; its step time is an upper bound).
@@ -14,7 +14,7 @@ GPU time and are listed as such.
 Per kind (E epochs, B batch, s the step time at batch 128, r = s / s(resnet18); a forward-only pass
 over one sample costs s / (3·128): a backward pass costs about two forwards, Kaplan et al. 2020):
 - train, persist_task_a, phi_train: E·⌈n_train/B⌉·s·B/128 + E·n_val·s/(3·128); steps measured by this
-  project's `make bench DEVICE=cuda` for the same input shape take precedence, and a network measured on
+  project's `make gpu-check` for the same input shape take precedence, and a network measured on
   one dataset is used for another with the same input shape (CIFAR-10/100 differ only in the head);
 - persist_landscape: slices·resolution²·eval_samples·c_point·r (c_point measured per grid point and
   sample, ×1.64 when points are vmapped, as measured);
@@ -127,7 +127,7 @@ def load_step_costs(path: str | Path) -> tuple[dict[StepKey, tuple[float, int]],
 
 
 def load_card_figures(repo: str | Path = ".") -> CardFigures | None:
-    """The card's unit costs: the project's own `make bench DEVICE=cuda` steps override the shared
+    """The card's unit costs: the project's own `make gpu-check` steps override the shared
     H200 figures architecture by architecture. None when neither file exists."""
     path = Path(repo) / CARD_FIGURES
     if not path.exists():
@@ -157,7 +157,7 @@ def estimate_train(
     reg: Registries, params: SurveyParams, device: str, repo: str | Path = "."
 ) -> list[StageCost]:
     """Per-stage cost of the profile's train stages on ``device`` ("cpu" or "cuda") from the project's
-    own `make bench` step times."""
+    own `make gpu-check` step times."""
     from harness.registry.adaptation import plan_adaptation
 
     costs, _ = load_step_costs(Path(repo) / COST_FILES[device])
@@ -195,7 +195,7 @@ class _Model:
                 plan = plan_adaptation(self.reg.datasets[dataset], self.reg.architectures[arch])
             except ValueError:  # the network cannot take this dataset: nothing to look up
                 return None
-            if (arch, tuple(plan.shape)) in self.own:  # this project's own `make bench DEVICE=cuda`
+            if (arch, tuple(plan.shape)) in self.own:  # this project's own `make gpu-check`
                 return self.own[(arch, tuple(plan.shape))]
         if (arch, dataset) in self.card.step_s:
             return self.card.step_s[(arch, dataset)]
