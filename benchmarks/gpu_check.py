@@ -310,6 +310,17 @@ def check_capture(reg, pair, size: str, schemes: dict[str, dict], device) -> Cal
     return fn
 
 
+def _mib(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
+    if not rows:
+        return []
+    out = ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
 def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     card = m.get("gpu") or m.get("cpu_model") or m.get("cpu")
@@ -321,36 +332,26 @@ def render(report: dict[str, Any]) -> str:
         f"{len(report['checks'])} checks. Step times feed `harness estimate`.",
         "",
     ]
-    if report["failures"]:
-        lines += ["## Failed", "", "| check | subject | error |", "|---|---|---|"]
-        lines += [f"| {r['check']} | {r['subject']} | {r['error']} |" for r in report["failures"]]
-        lines.append("")
-    lines += [
-        "## Training: a few deterministic harness steps, twice",
-        "",
-        "| architecture | shape | params | ms/step | peak MiB | bit-identical |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in report["steps"]:
-        peak = "–" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
-        lines.append(
-            f"| {r['architecture']} | {'x'.join(map(str, r['shape']))} | {r['params']:,} | "
-            f"{r['harness_step_ms']:.2f} | {peak} | {r['bit_identical']} |"
-        )
-    if report["curvature"]:
-        lines += [
-            "",
-            "## Curvature at the profile's sample count",
-            "",
-            "| architecture | samples | s per HVP | Fisher chunk (inputs, labels) | Fisher s/input | Fisher peak MiB |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in report["curvature"]:
-            peak = "–" if r["fisher_peak_extra_mib"] is None else f"{r['fisher_peak_extra_mib']:.0f}"
-            lines.append(
-                f"| {r['architecture']} | {r['samples']} | {r['hvp_s']:.3f} | {tuple(r['fisher_chunk'])} | "
-                f"{r['fisher_s_per_input']:.4f} | {peak} |"
-            )
+    failed = [[r["check"], r["subject"], r["error"]] for r in report["failures"]]
+    lines += _table("Failed", ["check", "subject", "error"], failed)
+    lines += _table(
+        "Training: a few deterministic harness steps, twice",
+        ["architecture", "shape", "params", "ms/step", "peak MiB", "bit-identical"],
+        [
+            [r["architecture"], "x".join(map(str, r["shape"])), f"{r['params']:,}", f"{r['harness_step_ms']:.2f}",
+             _mib(r["peak_mib"]), r["bit_identical"]]
+            for r in report["steps"]
+        ],
+    )  # fmt: skip
+    lines += _table(
+        "Curvature at the profile's sample count",
+        ["architecture", "samples", "s per HVP", "Fisher chunk (inputs, labels)", "Fisher s/input", "Fisher peak MiB"],
+        [
+            [r["architecture"], r["samples"], f"{r['hvp_s']:.3f}", tuple(r["fisher_chunk"]),
+             f"{r['fisher_s_per_input']:.4f}", _mib(r["fisher_peak_extra_mib"])]
+            for r in report["curvature"]
+        ],
+    )  # fmt: skip
     if report["landscape"]:
         r = report["landscape"]
         lines += [
