@@ -136,6 +136,13 @@ BAD_INPUTS = {
         "entry 'micro', field 'params.persist.statistics.ladder': 'cnn_small': expected an architecture entry "
         "with a numeric kwargs.width",
     ),
+    "excluded architecture that is no entry": (
+        "surveys.yaml",
+        "      exclude: [cnn_small]\n",
+        "      exclude: [cnn_smal]\n",
+        "entry 'full', field 'persist.architectures': expected keys of registry/architectures.yaml, got unknown "
+        "'cnn_smal'",
+    ),
     "persist dataset without tasks": (
         "surveys.yaml",
         "      architectures: [cnn_small]\n      datasets: [digits]\n",
@@ -300,3 +307,12 @@ def test_bad_input_gets_one_clear_message(case: str, registry_copy: Path):
     file, old, new, expected = BAD_INPUTS[case]
     _edit(registry_copy, file, old, new)
     assert expected in _problems(registry_copy)
+
+
+def test_full_persist_is_the_plans_19_networks_on_its_3_datasets():
+    from harness.pipeline.selection import persist_pairs
+
+    pairs = persist_pairs(_REG, "full")
+    archs, datasets = {p.arch for p in pairs}, {p.dataset for p in pairs}
+    assert len(pairs) == 57 and len(archs) == 19 and datasets == {"cifar100", "cub200", "resisc45"}
+    assert "cnn_small" not in archs  # the embedded stand-in, excluded by the selection

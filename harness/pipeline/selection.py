@@ -61,6 +61,7 @@ def _profile(reg: Registries, profile: str):
 
 def _pairs(reg: Registries, sel) -> list[Pair]:
     archs = list(reg.architectures) if sel.architectures == "all" else sel.architectures
+    archs = [a for a in archs if a not in sel.exclude]
     if sel.experiments:
         archs = [a for a in archs if set(reg.architectures[a].experiments) & set(sel.experiments)]
     return [

@@ -517,7 +517,7 @@ def _check_profiles(
                             )
                         )
             selected = {
-                "architectures": [] if sel.architectures == "all" else sel.architectures,
+                "architectures": ([] if sel.architectures == "all" else sel.architectures) + sel.exclude,
                 "datasets": sel.datasets,
                 "measurements": sel.measurements,
             }

@@ -159,6 +159,8 @@ class Selection(StrictModel):
     """``all`` (every entry whose input is compatible with the dataset) or an explicit list."""
     experiments: list[Experiment] = Field(default_factory=list)
     """When given, keep only architectures that belong to one of these experiments."""
+    exclude: list[Key] = Field(default_factory=list)
+    """Architectures left out of ``all`` (e.g. an embedded survey's CPU stand-in in the full profile)."""
     datasets: list[Key] = Field(min_length=1)
     """Datasets to cross with the architectures."""
     measurements: list[Key] = Field(default_factory=list)
