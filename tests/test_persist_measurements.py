@@ -251,3 +251,63 @@ def test_retention_metrics_on_a_hand_made_curve():
         forgetting({10: 0.5})
     with pytest.raises(ValueError, match="horizon"):
         early_aurc(curve, 40)
+
+
+class _Quadratic(nn.Module):
+    """θ ∈ R² whose loss ½θᵀHθ has the Hessian H; the inputs are ignored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.theta = nn.Parameter(torch.tensor([0.3, -0.7], dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.theta
+
+
+@pytest.mark.parametrize(
+    ("diagonal", "converges"), [((2.0, -2.0), False), ((3.0, -2.0), True), ((-3.0, 1.0), True)]
+)
+def test_power_iteration_is_not_fooled_by_eigenvalues_of_opposite_signs(diagonal, converges):
+    """H = diag(2, −2): the Rayleigh quotient stays at 1.86 while the iterate flips; the largest magnitude
+    is 2 and no eigenvector is singled out, so the answer is ±2, reported as not converged."""
+    h = torch.tensor(diagonal, dtype=torch.float64)
+
+    def loss_fn(theta, _):
+        return 0.5 * (h * theta**2).sum()
+
+    x, y = torch.zeros(1, 1), torch.zeros(1)
+    top = hessian_top_eigenvalue(_Quadratic(), loss_fn, x, y, tol=1e-8, max_iterations=200)
+    largest = max(diagonal, key=abs)
+    assert abs(top.value) == pytest.approx(abs(largest), rel=1e-9)
+    assert top.converged is converges and (top.residual <= 1e-8) is converges
+    if converges:
+        assert top.value == pytest.approx(largest, rel=1e-9) and top.iterations < 200
+    else:
+        assert top.iterations == 200 and top.residual > 0.1
+
+
+def test_hessian_of_a_model_with_an_unused_parameter():
+    """A spare Linear(6, 10) the loss never touches: its curvature is 0 and the used part is unchanged."""
+    torch.manual_seed(0)
+    used = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+
+    class WithSpare(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = used
+            self.spare = nn.Linear(6, 10).double()
+
+        def forward(self, x):
+            return self.net(x)
+
+    x, y = torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))
+    loss_fn = nn.CrossEntropyLoss()
+    exact = _exact_hessian(used, loss_fn, x, y)
+    model = WithSpare()
+    trace = hessian_trace(model, loss_fn, x, y, samples=2000, seed=0)
+    assert abs(trace.value - exact.trace().item()) < 4 * trace.stderr
+    eig = torch.linalg.eigvalsh(exact)
+    top = hessian_top_eigenvalue(model, loss_fn, x, y, tol=1e-8, max_iterations=2000)
+    assert top.converged and top.value == pytest.approx(eig[eig.abs().argmax()].item(), rel=1e-6)
+    spare = fisher_trace(model.spare, torch.randn(5, 6, dtype=torch.float64))  # the spare alone still works
+    assert spare.value > 0

@@ -29,8 +29,13 @@ class Estimate(NamedTuple):
 
 
 class Eigen(NamedTuple):
+    """A Hessian eigenvalue by power iteration: ``residual`` = ‖Hv − λv‖ / |λ| of the last iterate (unit v),
+    ``converged`` = residual ≤ the tolerance."""
+
     value: float
     iterations: int
+    residual: float = float("nan")
+    converged: bool = False
 
 
 def _loss_and_params(model: nn.Module, loss_fn: Callable, inputs: Tensor, targets: Tensor):
@@ -40,11 +45,23 @@ def _loss_and_params(model: nn.Module, loss_fn: Callable, inputs: Tensor, target
 
 
 def _hvp_closure(model: nn.Module, loss_fn: Callable, inputs: Tensor, targets: Tensor):
+    """(hvp, params): ``hvp(vs)`` = H·v for v shaped like the trainable parameters. A parameter the loss does
+    not use (or whose gradient does not depend on the parameters) has zero rows and columns in H."""
     loss, params = _loss_and_params(model, loss_fn, inputs, targets)
-    grads = torch.autograd.grad(loss, params, create_graph=True)
+    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    live = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
 
     def hvp(vs: list[Tensor]) -> list[Tensor]:
-        return list(torch.autograd.grad(grads, params, grad_outputs=vs, retain_graph=True))
+        if not live:
+            return [torch.zeros_like(p) for p in params]
+        parts = torch.autograd.grad(
+            [grads[i] for i in live],
+            params,
+            grad_outputs=[vs[i] for i in live],
+            retain_graph=True,
+            allow_unused=True,
+        )
+        return [torch.zeros_like(p) if h is None else h for p, h in zip(params, parts, strict=True)]
 
     return hvp, params
 
@@ -111,22 +128,37 @@ def hessian_top_eigenvalue(
     max_iterations: int = 200,
     seed: int = 0,
 ) -> Eigen:
-    """The Hessian eigenvalue of largest magnitude by power iteration on exact Hessian-vector products,
-    stopped when the Rayleigh quotient changes by less than ``tol`` (relative); reports iterations used."""
+    """The Hessian eigenvalue of largest magnitude by power iteration on exact Hessian-vector products.
+
+    Stops when the residual ‖Hv − λv‖ ≤ ``tol``·|λ| (λ the Rayleigh quotient vᵀHv of the unit iterate v):
+    a changing-slowly Rayleigh quotient is not enough, because with eigenvalues ±λ of equal magnitude the
+    quotient stays put while v never settles (for H = diag(2, −2) it reads 1.86). ``value`` is ±‖Hv‖ (the
+    magnitude power iteration converges to even then) with the sign of the Rayleigh quotient; when the
+    largest magnitude is shared by both signs the iteration cannot converge and ``converged`` says so.
+    Reports the iterations used and the last residual (relative to |λ|)."""
     gen = torch.Generator().manual_seed(seed)
     with _eval_mode(model), twice_differentiable():
         hvp, params = _hvp_closure(model, loss_fn, inputs, targets)
         vs = [torch.randn(p.shape, generator=gen).to(p) for p in params]
-        previous = None
+        value, residual = 0.0, float("inf")
         for it in range(1, max_iterations + 1):
             norm = torch.sqrt(sum((v * v).sum() for v in vs))
             vs = [v / norm for v in vs]
-            hv = hvp(vs)
-            value = sum((v * h).sum() for v, h in zip(vs, hv, strict=True)).item()
-            if previous is not None and abs(value - previous) <= tol * max(abs(value), 1e-12):
-                return Eigen(value, it)
-            previous, vs = value, [h.detach() for h in hv]
-    return Eigen(value, max_iterations)
+            hv = [h.detach() for h in hvp(vs)]
+            rayleigh = sum((v * h).sum() for v, h in zip(vs, hv, strict=True)).item()
+            magnitude = torch.sqrt(sum((h * h).sum() for h in hv)).item()
+            if magnitude == 0.0:  # H v = 0: v is an eigenvector of 0, the largest magnitude there is
+                return Eigen(0.0, it, 0.0, True)
+            value = math.copysign(magnitude, rayleigh)
+            scale = max(abs(rayleigh), 1e-12)
+            residual = torch.sqrt(
+                sum(((h - rayleigh * v) ** 2).sum() for v, h in zip(vs, hv, strict=True))
+            ).item()
+            residual /= scale
+            if residual <= tol:
+                return Eigen(rayleigh, it, residual, True)
+            vs = hv
+    return Eigen(value, max_iterations, residual, False)
 
 
 FisherEstimator = Literal["exact", "monte_carlo"]
