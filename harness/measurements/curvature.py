@@ -147,7 +147,7 @@ def hessian_top_eigenvalue(
             hv = [h.detach() for h in hvp(vs)]
             rayleigh = sum((v * h).sum() for v, h in zip(vs, hv, strict=True)).item()
             magnitude = torch.sqrt(sum((h * h).sum() for h in hv)).item()
-            if magnitude == 0.0:  # H v = 0: v is an eigenvector of 0, the largest magnitude there is
+            if magnitude == 0.0:  # H v = 0 from a Gaussian start: H = 0 (almost surely)
                 return Eigen(0.0, it, 0.0, True)
             value = math.copysign(magnitude, rayleigh)
             scale = max(abs(rayleigh), 1e-12)
