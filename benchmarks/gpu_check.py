@@ -216,12 +216,12 @@ def check_landscape(reg, pair, size: str, cfg, device) -> Callable[[], dict[str,
     from torch import nn
 
     from harness.measurements.landscape import LossGrid, filter_normalized_direction, loss_grid
-    from harness.training.device import is_convolutional
+    from harness.training.device import is_convolutional, preferred_memory_format
 
     def fn() -> dict[str, Any]:
         arch, dataset = reg.architectures[pair.arch], reg.datasets[pair.dataset]
         model, x, y = synthetic(arch, dataset, size, cfg.eval_samples, device)
-        model.eval()
+        model = preferred_memory_format(model, device).eval()  # as the landscape stage runs it
         loss_fn = nn.CrossEntropyLoss(reduction="none")
         d1, d2 = filter_normalized_direction(model, 1), filter_normalized_direction(model, 2)
         block = 8
@@ -251,6 +251,7 @@ def check_landscape(reg, pair, size: str, cfg, device) -> Callable[[], dict[str,
                 _sync(device)
                 return time.perf_counter() - t
 
+        model.to(memory_format=torch.contiguous_format)
         forwards()
         contiguous = forwards()
         model.to(memory_format=torch.channels_last)
@@ -435,11 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         if row:
             curvature.append(row)
     landscape = None
-    if persist:
+    if persist:  # resnet18 (the estimate's reference, convolutional) where the profile has it
+        block = next((p for p in persist if p.arch == "resnet18"), persist[0])
         landscape = checks.run(
-            "landscape",
-            persist[0].key,
-            check_landscape(reg, persist[0], size, params.persist.landscape, device),
+            "landscape", block.key, check_landscape(reg, block, size, params.persist.landscape, device)
         )
     ksg = checks.run("ksg", f"N={KSG_N} d={KSG_D}", check_ksg(device))
     phi = reg.profiles[args.profile].phi

@@ -112,7 +112,8 @@ class CurvatureConfig(_FisherFields):
     hutchinson_samples: int = Field(default=100, ge=2)
     """Rademacher vectors of the Hutchinson trace estimator (its standard error is reported)."""
     eigen_tol: float = Field(default=1e-3, gt=0)
-    """Power iteration stops when the residual ‖Hv − λv‖ / |λ| of its unit iterate falls below this."""
+    """Power iteration stops when (‖Hv − λv‖ / |λ|)² of its unit iterate, about the eigenvalue's relative
+    error, falls below this."""
     eigen_max_iterations: int = Field(default=100, ge=1)
     """Cap on power iterations (the number used is reported)."""
 

@@ -140,7 +140,7 @@ BAD_INPUTS = {
         "surveys.yaml",
         "      exclude: [cnn_small]\n",
         "      exclude: [cnn_smal]\n",
-        "entry 'full', field 'persist.architectures': expected keys of registry/architectures.yaml, got unknown "
+        "entry 'full', field 'persist.exclude': expected keys of registry/architectures.yaml, got unknown "
         "'cnn_smal'",
     ),
     "persist dataset without tasks": (

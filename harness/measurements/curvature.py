@@ -30,7 +30,7 @@ class Estimate(NamedTuple):
 
 class Eigen(NamedTuple):
     """A Hessian eigenvalue by power iteration: ``residual`` = ‖Hv − λv‖ / |λ| of the last iterate (unit v),
-    ``converged`` = residual ≤ the tolerance."""
+    ``converged`` = residual² ≤ the tolerance."""
 
     value: float
     iterations: int
@@ -130,7 +130,9 @@ def hessian_top_eigenvalue(
 ) -> Eigen:
     """The Hessian eigenvalue of largest magnitude by power iteration on exact Hessian-vector products.
 
-    Stops when the residual ‖Hv − λv‖ ≤ ``tol``·|λ| (λ the Rayleigh quotient vᵀHv of the unit iterate v):
+    Stops when the residual r = ‖Hv − λv‖/|λ| of the unit iterate v (λ its Rayleigh quotient vᵀHv) has
+    r² ≤ ``tol``: the quotient's relative error is about r²·|λ|/gap, so ``tol`` bounds it when the gap to
+    the next eigenvalue is of the order of |λ| (Parlett, The Symmetric Eigenvalue Problem, §4.5):
     a changing-slowly Rayleigh quotient is not enough, because with eigenvalues ±λ of equal magnitude the
     quotient stays put while v never settles (for H = diag(2, −2) it reads 1.86). ``value`` is ±‖Hv‖ (the
     magnitude power iteration converges to even then) with the sign of the Rayleigh quotient; when the
@@ -155,7 +157,7 @@ def hessian_top_eigenvalue(
                 sum(((h - rayleigh * v) ** 2).sum() for v, h in zip(vs, hv, strict=True))
             ).item()
             residual /= scale
-            if residual <= tol:
+            if residual**2 <= tol:  # the Rayleigh quotient's error is about residual² (relative, gap ~ |λ|)
                 return Eigen(rayleigh, it, residual, True)
             vs = hv
     return Eigen(value, max_iterations, residual, False)
@@ -196,6 +198,14 @@ def _saved_bytes_per_input(model: nn.Module, x: Tensor) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad():
         model(x[:1])
     return total
+
+
+def _square(g: Tensor) -> Tensor:
+    """g² in place; out of place for the expanded zeros vjp returns for a parameter the forward does not use."""
+    try:
+        return g.pow_(2)
+    except RuntimeError:
+        return g * g
 
 
 def fisher_chunk(
@@ -266,19 +276,29 @@ def fisher_information(
         if estimator == "exact":
             labels = torch.arange(num_classes, device=inputs.device).expand(n_inputs, num_classes)
         else:
-            gen = torch.Generator(device=inputs.device).manual_seed(seed)
+            gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: equal seeds, equal labels anywhere
             with torch.no_grad():
-                probs = torch.cat(
-                    [torch.softmax(model(inputs[i : i + 256]), dim=-1) for i in range(0, n_inputs, 256)]
+                probs = (
+                    torch.cat(
+                        [torch.softmax(model(inputs[i : i + 256]), dim=-1) for i in range(0, n_inputs, 256)]
+                    )
+                    .double()
+                    .cpu()
                 )
-            labels = torch.multinomial(probs, labels_per_input, replacement=True, generator=gen)
+            bad = ~torch.isfinite(probs).all(
+                1
+            )  # a diverged network: draw uniformly, its gradients are NaN anyway
+            probs[bad] = 1.0
+            labels = torch.multinomial(probs, labels_per_input, replacement=True, generator=gen).to(
+                inputs.device
+            )
         batch, per_step = fisher_chunk(model, inputs, labels.shape[1], memory_budget_gib * GiB)
 
         def one_input(x: Tensor, ys: Tensor) -> tuple[dict[str, Tensor], Tensor]:
             out, pullback = vjp(lambda p: log_probs(p, x), params)
             (grads,) = vmap(pullback)(eye[ys])  # name -> (labels, *shape)
             weights = out.detach().exp()[ys] if estimator == "exact" else torch.ones_like(out[ys])
-            squares = {n: g.pow_(2) for n, g in grads.items()}  # in place: one (labels, P) tensor live
+            squares = {n: _square(g) for n, g in grads.items()}  # in place: one (labels, P) tensor live
             per_label = sum(s.flatten(1).sum(1) for s in squares.values())  # (labels,) ‖∇ log p(y|x)‖²
             return {
                 n: torch.einsum("k,k...->...", weights, s) for n, s in squares.items()

@@ -517,18 +517,20 @@ def _check_profiles(
                             )
                         )
             selected = {
-                "architectures": ([] if sel.architectures == "all" else sel.architectures) + sel.exclude,
+                "architectures": [] if sel.architectures == "all" else sel.architectures,
+                "exclude": sel.exclude,
                 "datasets": sel.datasets,
                 "measurements": sel.measurements,
             }
-            for registry, keys in selected.items():
+            for part, keys in selected.items():
+                registry = "architectures" if part == "exclude" else part
                 for k in keys:
                     if k not in raw[registry]:
                         problems.append(
                             Problem(
                                 pfile,
                                 name,
-                                f"{stage}.{registry}",
+                                f"{stage}.{part}",
                                 f"expected keys of registry/{REGISTRY_FILES[registry]}, got unknown {k!r}",
                             )
                         )

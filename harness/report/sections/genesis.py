@@ -178,7 +178,7 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
             section.tables.append(
                 Table(
                     f"genesis_depth_width_{fam['depth_times_width']}_{name}",
-                    ["architecture", "depth", "width", "V", "A1", "A2", "n_max_median"],
+                    ["architecture", "depth", "width", "V", "A1", "A2", "n_max_median", "usable"],
                     fam["members"],
                     f"MLPs at depth × width = {fam['depth_times_width']} ({name}; n = {len(fam['members'])}): "
                     f"not constant-volume at this input, V varies {fam['v_ratio']:.1f}-fold (the first "
