@@ -132,7 +132,7 @@ def hessian_top_eigenvalue(
 
     Stops when the residual r = ‖Hv − λv‖/|λ| of the unit iterate v (λ its Rayleigh quotient vᵀHv) has
     r² ≤ ``tol``: the quotient's relative error is about r²·|λ|/gap, so ``tol`` bounds it when the gap to
-    the next eigenvalue is of the order of |λ| (Parlett, The Symmetric Eigenvalue Problem, §4.5):
+    the next eigenvalue is of the order of |λ| (the Kato–Temple inequality):
     a changing-slowly Rayleigh quotient is not enough, because with eigenvalues ±λ of equal magnitude the
     quotient stays put while v never settles (for H = diag(2, −2) it reads 1.86). ``value`` is ±‖Hv‖ (the
     magnitude power iteration converges to even then) with the sign of the Rayleigh quotient; when the
