@@ -100,8 +100,9 @@ class _FisherFields(_Section):
     fisher_labels_per_input: int = Field(default=1, ge=1)
     """Labels drawn per input by the ``monte_carlo`` estimator (ignored by ``exact``)."""
     fisher_memory_gib: float = Field(default=4.0, gt=0)
-    """Memory budget (GiB) the per-(input, label) gradients are chunked to: the default leaves room on a
-    24 GB card for a full-size network; the chunking never changes the value."""
+    """Memory budget (GiB) the per-(input, label) gradients are chunked to, beside the model and its
+    data; the default is meant to leave room on a 24 GB card (not yet measured on one; `make gpu-check`
+    checks the peak on yours). The chunking never changes the value."""
 
 
 class CurvatureConfig(_FisherFields):
