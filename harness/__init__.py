@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     # PERSIST: loss landscapes, their topology, curvature
     "filter_normalized_direction": "harness.measurements.landscape",
     "loss_grid": "harness.measurements.landscape",
+    "grid_axis": "harness.measurements.landscape",
     "LossGrid": "harness.measurements.landscape",
     "persistence_diagrams": "harness.measurements.topology",
     "persistence_summary": "harness.measurements.topology",

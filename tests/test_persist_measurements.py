@@ -16,7 +16,7 @@ from harness.measurements.curvature import (
     hessian_trace,
     twice_differentiable,
 )
-from harness.measurements.landscape import direction_cosine, filter_normalized_direction, loss_grid
+from harness.measurements.landscape import direction_cosine, filter_normalized_direction, grid_axis, loss_grid
 from harness.measurements.topology import (
     CONSTRUCTIONS,
     _ripser_lower_star,
@@ -69,6 +69,32 @@ def test_batched_grid_equals_point_loop_and_leaves_the_model_alone():
         per_sample = loss_fn(model(x), y).double()
     assert loop.loss[2, 2] == pytest.approx(per_sample.mean().item(), rel=1e-6)  # the centre is θ itself
     assert loop.stderr[2, 2] == pytest.approx((per_sample.std() / np.sqrt(40)).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("resolution", [3, 4, 21, 50, 51])
+def test_every_grid_contains_the_trained_weights_at_its_centre(resolution: int):
+    # linspace(-1, 1, 50) has no 0: its "centre" (index 25) is +0.0204, so the plan's 50 x 50 grid missed θ
+    axis = grid_axis(resolution, 2.0)
+    centre = resolution // 2
+    assert axis[centre] == 0.0 and axis[0] == -2.0 and len(axis) == resolution
+    np.testing.assert_allclose(np.diff(axis), np.diff(axis)[0])  # evenly spaced
+    assert axis[-1] == (2.0 if resolution % 2 else 2.0 - 2.0 / (resolution // 2))
+    model = _cnn()
+    x, y = torch.randn(30, 1, 8, 8), torch.randint(0, 3, (30,))
+    d1, d2 = filter_normalized_direction(model, 1), filter_normalized_direction(model, 2)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    if resolution <= 4:
+        grid = loss_grid(model, loss_fn, x, y, d1, d2, resolution=resolution, span=2.0)
+        model.eval()
+        with torch.no_grad():
+            assert grid.loss[centre, centre] == loss_fn(model(x), y).double().mean().item()
+    # a sharp bowl L = 1.1 (α² + β²) / span²: the barrier is measured from θ (L = 0), out to the nearest edge
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    bowl = 1.1 * (a**2 + b**2) / 4.0
+    assert bowl[centre, centre] == 0.0
+    assert basin_barrier(bowl) == pytest.approx(1.1 * min(axis[0] ** 2, axis[-1] ** 2) / 4.0)
+    with pytest.raises(ValueError, match="resolution >= 3"):
+        grid_axis(2)
 
 
 def test_grid_resumes_from_the_points_already_computed():

@@ -85,6 +85,28 @@ def _per_sample_losses(
     return torch.cat(out)
 
 
+def grid_axis(resolution: int, span: float = 1.0) -> np.ndarray:
+    """The G coordinates of one grid axis, shape (G,), always containing 0 (the trained weights θ) at
+    index G // 2, the index every consumer (the basin barrier, the plots) takes as the centre.
+
+    Odd G: ``linspace(−span, span, G)``. Even G (the plan's 50 × 50): G points of step span / (G / 2) from
+    −span to span − step, because a symmetric even grid (``linspace(−1, 1, 50)``) has no 0 and its two middle
+    points sit at ±span / (G − 1), so its "centre" is not θ (Li et al. 2018 plot their slices over such
+    axes; the departure is one step's asymmetry at the positive end). Raises ``ValueError`` for G < 3 or
+    span ≤ 0.
+    """
+    if resolution < 3 or not span > 0:
+        raise ValueError(
+            f"grid_axis: need resolution >= 3 and span > 0, got resolution={resolution}, span={span}"
+        )
+    if resolution % 2:
+        axis = np.linspace(-span, span, resolution)
+        axis[resolution // 2] = 0.0  # exactly, whatever linspace rounds to
+        return axis
+    half = resolution // 2
+    return np.arange(-half, half, dtype=np.float64) * (span / half)
+
+
 @torch.no_grad()
 def loss_grid(
     model: nn.Module,
@@ -101,7 +123,9 @@ def loss_grid(
     done: LossGrid | None = None,
     on_point: Callable[[int, int, float, float], None] | None = None,
 ) -> LossGrid:
-    """Loss on the grid L(θ + α·d1 + β·d2), α = linspace(−span, span)[row], β = ...[column].
+    """Loss on the grid L(θ + α·d1 + β·d2), α = ``grid_axis(resolution, span)[row]``, β = ...[column]; shape
+    (resolution, resolution), nats for a cross-entropy ``loss_fn``. Point (G // 2, G // 2) is θ itself at
+    every resolution (``grid_axis`` contains 0).
 
     ``loss_fn`` returns per-sample losses (e.g. ``nn.CrossEntropyLoss(reduction="none")``); the grid
     holds their mean and standard error. The model is evaluated in eval mode with its unperturbed
@@ -109,7 +133,7 @@ def loss_grid(
     evaluates that many grid points at once with ``torch.func.vmap`` (faster on a GPU); ``done`` (NaN
     where not computed) and ``on_point(row, col, loss, stderr)`` let a caller resume an interrupted grid.
     """
-    axis = np.linspace(-span, span, resolution)
+    axis = grid_axis(resolution, span)
     loss = np.full((resolution, resolution), np.nan) if done is None else done.loss.copy()
     stderr = np.full((resolution, resolution), np.nan) if done is None else done.stderr.copy()
     names = [n for n, _ in model.named_parameters()]

@@ -48,7 +48,9 @@ def _plot(path, loss: np.ndarray, span: float, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    axis = np.linspace(-span, span, loss.shape[0])
+    from harness.measurements.landscape import grid_axis
+
+    axis = grid_axis(loss.shape[0], span)
     fig, ax = plt.subplots(figsize=(4.6, 4))
     mesh = ax.pcolormesh(axis, axis, loss, shading="nearest", cmap="viridis")
     ax.contour(axis, axis, loss, levels=12, colors="white", linewidths=0.5)
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         direction_cosine,
         direction_sha256,
         filter_normalized_direction,
+        grid_axis,
         loss_grid,
     )
     from harness.training.device import make_deterministic, resolve_device
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
             "status": "ok",
             "resolution": cfg.resolution,
             "span": cfg.span,
-            "axis": "rows over α (direction 1), columns over β (direction 2), linspace(−span, span, G)",
+            "axis": "rows over α (direction 1), columns over β (direction 2), harness.measurements.landscape.grid_axis(G, span): linspace(−span, span, G) for odd G, step span/(G/2) from −span for even G; θ at index G // 2",
+            "axis_values": grid_axis(cfg.resolution, cfg.span).tolist(),
             "loss": "mean cross-entropy (nats) over the evaluation subset; stderr = its standard error",
             "eval_samples": len(y),
             "eval_subset_seed": ctx.split_seed,
