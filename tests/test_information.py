@@ -394,3 +394,35 @@ def test_gaussian_phi_with_a_given_past_covariance():
     fitted = harness.gaussian_phi(fit["a"], fit["noise_cov"], [1, 2], past_cov=fit["past_cov"])
     exact = harness.gaussian_phi(a, noise, [1, 2])
     assert fitted == pytest.approx(exact, abs=0.01)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6, -3e9])
+def test_knn_estimators_are_translation_invariant_and_consistent_under_ties(offset):
+    # issue 17: at X ≡ 1e6 the 1e-10 jitter fell below float64 resolution, exact ties survived and Ross's
+    # estimator returned 1.62 nats where the truth is 0 and no estimate can exceed H(Y) = 0.325
+    from harness.measurements.mutual_information import discrete_ksg_mutual_information
+
+    labels = np.r_[np.ones(10), np.zeros(90)]
+    h_y = -(0.1 * math.log(0.1) + 0.9 * math.log(0.9))
+    constant = discrete_ksg_mutual_information(np.full(100, offset), labels)
+    assert constant == discrete_ksg_mutual_information(np.zeros(100), labels)
+    assert abs(constant) < 0.05 and constant <= h_y
+    # tied (discrete) X far from zero: the same estimate as at zero, and never above H(Y)
+    tied = np.repeat([0.0, 1.0, 2.0, 3.0], 25)
+    shifted = discrete_ksg_mutual_information(tied + offset, labels)
+    assert shifted == pytest.approx(discrete_ksg_mutual_information(tied, labels), abs=1e-9)
+    assert shifted <= h_y
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 1))
+    y_dep = x[:, :1] + 0.5 * y
+    for algorithm in (1, 2):
+        # a constant X carries no information about anything, wherever it sits
+        flat = harness.ksg_mutual_information(np.full((300, 1), offset), y, algorithm=algorithm)
+        assert flat == harness.ksg_mutual_information(np.zeros((300, 1)), y, algorithm=algorithm)
+        assert abs(flat) < 0.05
+        at_zero = harness.ksg_mutual_information(x, y_dep, algorithm=algorithm)
+        moved = harness.ksg_mutual_information(x + offset, y_dep - offset, algorithm=algorithm)
+        assert moved == pytest.approx(at_zero, abs=1e-6)
+    mi, _ = pairwise_ksg([x + offset, y_dep, np.full((300, 1), offset)])
+    reference, _ = pairwise_ksg([x, y_dep, np.zeros((300, 1))])
+    np.testing.assert_allclose(mi, reference, atol=1e-6)
