@@ -121,8 +121,13 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, covariates: np.ndarray) -> tu
     """Spearman correlation of x and y controlling for covariates, and its two-sided p.
 
     Rank x, y and each covariate; regress rank(x) and rank(y) on the covariate ranks with an intercept;
-    ρ is the Pearson correlation of the two residual vectors; p from t = ρ √(df / (1 − ρ²)) with
-    df = n − 2 − k (k covariates). (nan, nan) when df < 1 or a residual is constant.
+    ρ is the Pearson correlation of the two residual vectors. For n ≤ ``EXACT_MAX_N`` the p-value is the
+    exact Freedman–Lane permutation p (Freedman & Lane 1983; Anderson & Legendre 1999): the residuals of
+    rank(y) on the covariates are permuted in all n! ways, added back to the fitted values, re-residualised
+    and correlated with rank(x)'s residuals; p = share of |ρ*| ≥ |ρ| (floor 2/n! without ties, so
+    x = [3,1,5,4,2], y = [3,5,1,2,4], covariate [4,1,5,3,2] gives ρ = −1, p = 2/120, where the t test said 0).
+    Above, p from t = ρ √(df / (1 − ρ²)) with df = n − 2 − k (k covariates). (nan, nan) when df < 1 or a
+    residual is constant.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     c = np.asarray(covariates, dtype=float)
@@ -139,6 +144,15 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, covariates: np.ndarray) -> tu
     if den < 1e-12:
         return float("nan"), float("nan")
     rho = float(np.clip(res_x @ res_y / den, -1.0, 1.0))
+    if n <= EXACT_MAX_N:
+        # y* = fitted + P·res_y; its residual on the design is M·P·res_y (M = I − H), and res_x = M·res_x,
+        # so ρ* = res_x·(P·res_y) / (‖res_x‖ ‖M·P·res_y‖)
+        permuted = res_y[_permutations(n)]  # (n!, n)
+        hat = design @ np.linalg.pinv(design)
+        residual = permuted - permuted @ hat.T
+        norms = np.sqrt((residual**2).sum(axis=1)) * math.sqrt(float(res_x @ res_x))
+        null = np.abs(permuted @ res_x) / np.where(norms > 1e-12, norms, np.inf)
+        return rho, float(np.mean(null >= abs(rho) - 1e-12))
     if abs(rho) >= 1.0:
         return rho, 0.0
     t = rho * math.sqrt(df / (1 - rho * rho))
