@@ -369,17 +369,15 @@ class SearchConfig(_Section):
 
 
 class GenesisStatisticsConfig(_Section):
-    """Experiment 3 fits across architectures."""
+    """Experiment 3 fits across architectures (every interval is analytic: t intervals of log–log fits,
+    Williams' test between laws, inverse regression for A_eff; see ``harness.statistics.power_law``)."""
 
-    n_boot: int = Field(default=1000, ge=10)
-    """Bootstrap resamples (points for exponents, seeds for the depth sweep, (ĉ, β̂) for A_eff)."""
-    seed: int = 0
-    """Seed of every bootstrap."""
     level: float = Field(default=0.95, gt=0, lt=1)
-    """Confidence level of the intervals."""
+    """Confidence level of the intervals; the law comparison tests at 1 − level."""
     saturation_slope: float = Field(default=0.2, gt=0)
-    """Depth sweep: s such that a slope of ln capacity vs ln depth whose whole interval lies in (−s, s)
-    means saturation (area law), above s growth (volume law), below −s decline (an optimization limit)."""
+    """Depth sweep: s such that an exponent of capacity in V (ln C on ln V within the sweep) whose whole
+    interval lies in (−s, s) means saturation (area law); an interval above 0 is growth (volume law),
+    below 0 decline (an optimization limit)."""
 
 
 class GenesisInformationConfig(_Section):

@@ -17,7 +17,6 @@ from harness.statistics.power_law import (
     depth_verdict,
     effective_boundary,
     fit_power_law,
-    power_law_draws,
 )
 
 LITERATURE_BITS_PER_PARAMETER = [
@@ -69,12 +68,12 @@ def _rows(records: list[dict[str, Any]], optimizer: str) -> list[dict[str, Any]]
     return rows
 
 
-def _law_comparison(rows: list[dict[str, Any]], response: str, n_boot: int, seed: int) -> dict[str, Any]:
+def _law_comparison(rows: list[dict[str, Any]], response: str, level: float) -> dict[str, Any]:
     points = [r for r in rows if r["usable"] and r[response] and all(r[c] > 0 for c in COUNTS)]
     if len(points) < 3:
         return {"n": len(points), "verdict": f"needs at least 3 uncensored architectures; has {len(points)}"}
     y = [r[response] for r in points]
-    out = compare_laws(y, {c: [r[c] for r in points] for c in COUNTS}, seed=seed, n_boot=n_boot)
+    out = compare_laws(y, {c: [r[c] for r in points] for c in COUNTS}, level=level)
     return {"n": len(points), "architectures": [r["architecture"] for r in points], **out}
 
 
@@ -93,10 +92,8 @@ def _depth_sweeps(rows: list[dict[str, Any]], cfg) -> list[dict[str, Any]]:
             continue
         caps = [[c for c in r["seed_capacities"] if c] for r in members]
         verdict = depth_verdict(
-            [r["builder_kwargs"]["depth"] for r in members],
+            [r["V"] for r in members],
             caps,
-            seed=cfg.seed,
-            n_boot=cfg.n_boot,
             level=cfg.level,
             saturation_slope=cfg.saturation_slope,
         )
@@ -187,7 +184,7 @@ def _transformers(rows: list[dict[str, Any]], cfg) -> dict[str, Any]:
     exponents = {}
     for name, members in groups.items():
         try:
-            fit = fit_power_law([r["V"] for r in members], [r["bits"] for r in members], cfg.seed, cfg.n_boot)
+            fit = fit_power_law([r["V"] for r in members], [r["bits"] for r in members], cfg.level)
             exponents[name] = {"n": len(members), **fit}
         except ValueError as err:
             exponents[name] = {"n": len(members), "error": str(err)}
@@ -196,10 +193,9 @@ def _transformers(rows: list[dict[str, Any]], cfg) -> dict[str, Any]:
     if groups["transformer"]:
         try:
             x, y = [r["A1"] for r in other], [r["bits"] for r in other]
-            fit = fit_power_law(x, y, cfg.seed, cfg.n_boot)
-            draws = power_law_draws(x, y, cfg.seed, cfg.n_boot)
+            fit = fit_power_law(x, y, cfg.level)
             for r in groups["transformer"]:
-                eff = effective_boundary(r["bits"], fit, draws, (min(x), max(x)), cfg.level)
+                eff = effective_boundary(r["bits"], fit, (min(x), max(x)), cfg.level)
                 effective.append({"architecture": r["architecture"], "V": r["V"], "A1": r["A1"], **eff})
         except ValueError as err:
             effective.append({"error": f"no non-transformer area law to invert: {err}"})
@@ -251,8 +247,8 @@ def genesis_statistics(
             "dataset": dataset,
             "rows": rows,
             "censored": [r["architecture"] for r in rows if not r["usable"]],
-            "laws": _law_comparison(rows, "bits", cfg.n_boot, cfg.seed),
-            "stored_label_laws": _law_comparison(rows, "stored_label_bits", cfg.n_boot, cfg.seed),
+            "laws": _law_comparison(rows, "bits", cfg.level),
+            "stored_label_laws": _law_comparison(rows, "stored_label_bits", cfg.level),
             "depth_sweeps": _depth_sweeps(rows, cfg),
             "depth_width_families": _depth_width_families(rows),
             "twins": _twins(rows),

@@ -93,7 +93,9 @@ def _law_text(label: str, count: str, fit: dict, bic: bool = False) -> str:
     """``C ~ count^α [CI] (R², BIC)`` for a fitted law, or why it has none."""
     if "error" in fit:
         return f"{label}: {html.escape(fit['error'])}"
-    text = f"C ~ {count}^{fit['exponent']:.2f} [{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}] (R² {fit['r2']:.2f}"
+    level = round(100 * fit.get("level", 0.95))
+    text = f"C ~ {count}^{fit['exponent']:.2f} [{level}% t interval {fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}] "
+    text += f"(R² {fit['r2']:.2f}"
     text += f", BIC {fit['bic']:.1f})" if bic else ")"
     return text if label == count else f"{label}: {text}"
 
@@ -143,9 +145,18 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
                 parts.append(_law_text(count, count, fit, bic=True))
             col = ", ".join(f"{k} {v:.2f}" for k, v in laws["collinearity"].items())
             text += " " + "; ".join(parts) + f". Correlation of the logs: {col}."
+            tests = "; ".join(
+                f"{laws['lowest_bic']} vs {rival}: Williams t = {t['t']:.2f}, p = {t['p']:.2g}, "
+                f"r difference [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}] (Zou)"
+                for rival, t in laws.get("tests", {}).items()
+                if "error" not in t
+            )
+            if tests:
+                text += f" Tests of equal fit: {tests}."
         text += (
-            " With one response and two parameters per law, ΔBIC = n·ln((1 − R²₁)/(1 − R²₂)): it ranks the "
-            "laws as R² does and is no independent evidence."
+            " A law is named only when Williams' test of dependent correlations rejects equal fit against every "
+            "rival (its size was checked by simulation); ΔBIC = n·ln((1 − R²₁)/(1 − R²₂)) ranks the laws as R² "
+            "does and is no evidence on its own: between two equally good noisy proxies a ΔBIC above 2 is common."
         )
         stored = o["stored_label_laws"]
         text += (
@@ -166,10 +177,15 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
             ci = s.get("ci")
             section.paragraphs.append(
                 f"Depth sweep at constant width {s['width']} ({name}; {', '.join(s['architectures'])}): "
-                f"slope of ln N_max vs ln depth {_fmt(s.get('slope'))}"
-                + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-                + f" → {html.escape(s['verdict'])} (rule: the whole interval below "
-                f"{s.get('saturation_slope')} is saturation, above it growth)."
+                f"exponent of capacity in V within the sweep (ln C on ln V; A1 is constant, so an area law "
+                f"predicts 0) {_fmt(s.get('slope'))}"
+                + (
+                    f" [{round(100 * s.get('level', 0.95))}% t interval {ci[0]:.2f}, {ci[1]:.2f}]"
+                    if ci
+                    else ""
+                )
+                + f" → {html.escape(s['verdict'])} (rule: the whole interval above 0 is growth, inside "
+                f"±{s.get('saturation_slope')} saturation, below 0 decline)."
             )
         fig = f"genesis_depth_{name}.png"
         if depth_figure(o["depth_sweeps"], figures / fig):
@@ -206,7 +222,9 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
                     f"genesis_effective_boundary_{name}",
                     ["architecture", "V", "A1", "a_eff", "ci", "extrapolated"],
                     [e for e in tr["effective_boundary"] if "error" not in e],
-                    f"Transformers' effective boundary A_eff = (C/ĉ)^(1/β̂) from the non-transformer A1 law ({name})",
+                    f"Transformers' effective boundary A_eff = (C/ĉ)^(1/β̂) from the non-transformer A1 law ({name}); "
+                    "interval by inverse regression (Fieller), empty where that law's slope is not significantly "
+                    "non-zero (the set is unbounded)",
                 )
             )
     info = [r for r in statistics.get("weight_information", []) if r.get("status") == "ok"]
