@@ -426,3 +426,59 @@ def test_knn_estimators_are_translation_invariant_and_consistent_under_ties(offs
     mi, _ = pairwise_ksg([x + offset, y_dep, np.full((300, 1), offset)])
     reference, _ = pairwise_ksg([x, y_dep, np.zeros((300, 1))])
     np.testing.assert_allclose(mi, reference, atol=1e-6)
+
+
+def _brute_force_normalized_cut(w: np.ndarray) -> float:
+    """Every bipartition by itertools: the independent reference for the minimum normalised cut."""
+    import itertools
+
+    n, best = len(w), np.inf
+    for size in range(1, n // 2 + 1):
+        for inside in itertools.combinations(range(n), size):
+            outside = [j for j in range(n) if j not in inside]
+            best = min(best, w[np.ix_(inside, outside)].sum() / size)
+    return best
+
+
+@pytest.mark.parametrize(("modules", "graphs"), [(12, 60), (16, 10)])
+def test_pairwise_mip_is_exact_where_greedy_search_missed(modules, graphs):
+    # issue 17: the greedy search alone missed the minimum in 9 of 60 random 12-module MI matrices
+    from harness.measurements.integration import _greedy_mip, _normalized_cuts
+
+    rng = np.random.default_rng(modules)
+    for _ in range(graphs):
+        m = rng.exponential(size=(modules, modules)) * (rng.random((modules, modules)) < 0.5)
+        m = (m + m.T) / 2
+        np.fill_diagonal(m, 0)
+        truth = (
+            _brute_force_normalized_cut(m)
+            if modules <= 12
+            else harness.pairwise_phi(m, "exhaustive")["normalized_cut"]
+        )
+        result = harness.pairwise_phi(m)
+        assert result["search"] == "exact" and result["gap_bound"] == 0.0
+        assert result["normalized_cut"] == pytest.approx(truth, rel=1e-12)
+        # the greedy search alone never beats the exact minimum
+        assert _normalized_cuts(m, _greedy_mip(m)[None, :])[1][0] >= truth * (1 - 1e-12)
+
+
+def test_pairwise_mip_above_the_exact_limit_reports_a_proven_gap_bound():
+    from harness.measurements.integration import PAIRWISE_EXACT_LIMIT
+
+    rng = np.random.default_rng(1)
+    n = PAIRWISE_EXACT_LIMIT + 4
+    m = rng.exponential(size=(n, n))
+    m = (m + m.T) / 2
+    result = harness.pairwise_phi(m)
+    assert result["search"] == "heuristic" and result["gap_bound"] >= 0
+    assert result["normalized_cut"] <= harness.pairwise_phi(m, "greedy")["normalized_cut"] + 1e-12
+    # a planted partition of two loosely linked cliques is found exactly, and the bound says how close
+    w = np.full((n, n), 0.01)
+    w[: n // 2, : n // 2] = w[n // 2 :, n // 2 :] = 1.0
+    np.fill_diagonal(w, 0)
+    planted = harness.pairwise_phi(w)
+    assert planted["partition"] == [1] * (n // 2) + [2] * (n - n // 2)
+    assert planted["normalized_cut"] == pytest.approx(0.01 * (n // 2) * (n - n // 2) / (n // 2))
+    assert planted["gap_bound"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="limited to"):
+        harness.pairwise_phi(m, "exhaustive")

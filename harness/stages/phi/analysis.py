@@ -104,7 +104,7 @@ def measure_scheme(
             except ValueError:  # singular joint covariance (one module a linear function of the other)
                 value = float("nan")
             gaussian[i, j] = gaussian[j, i] = value
-    greedy = pairwise_phi(mi, "greedy")
+    mip = pairwise_phi(mi)  # exact up to PAIRWISE_EXACT_LIMIT modules, else a bounded heuristic
     n_probe = local.shape[-1]
     ceiling = ksg_ceiling(n_probe, mi_cfg.k, mi_cfg.algorithm)
     upper = mi[np.triu_indices(len(names), 1)]
@@ -117,17 +117,19 @@ def measure_scheme(
         "explained_variance": [p.explained_variance_ratio for p in pcas],
         "mi_ksg": mi.tolist(),
         "mi_gaussian": [[None if np.isnan(v) else float(v) for v in row] for row in gaussian],
-        "phi": greedy["phi"],
-        "partition": greedy["partition"],
-        "normalized_cut": greedy["normalized_cut"],
-        "mean_cut_mi": greedy["mean_cut_mi"],
-        "total_mi": greedy["total"],
+        "phi": mip["phi"],
+        "partition": mip["partition"],
+        "normalized_cut": mip["normalized_cut"],
+        "mean_cut_mi": mip["mean_cut_mi"],
+        "total_mi": mip["total"],
+        "mip_search": mip["search"],
+        "mip_gap_bound": mip["gap_bound"],
         "ci": list(
             pairwise_phi_interval(local, n_boot=mi_cfg.bootstrap, level=mi_cfg.level, seed=mi_cfg.seed)
         ),
-        "phi_gaussian": None if np.isnan(gaussian).any() else pairwise_phi(gaussian, "greedy")["phi"],
+        "phi_gaussian": None if np.isnan(gaussian).any() else pairwise_phi(gaussian)["phi"],
         "leave_one_out": leave_one_out_phi(mi),
-        "exhaustive_gap": exhaustive_gap(mi),  # None above the exhaustive limit
+        "exhaustive_gap": exhaustive_gap(mi),  # what greedy search alone would miss (None above the limit)
     }
     if dynamics:
         try:
