@@ -327,14 +327,29 @@ def test_pci_normalisation_and_binarisation():
     bits = np.random.default_rng(0).integers(0, 2, (20, 50))
     result = normalized_lz(bits)
     assert result["entries"] == 1000
-    assert result["pci"] == pytest.approx(
+    assert result["pci_casali"] == pytest.approx(
         result["lz_normalized"]
         / (-(result["p1"] * math.log2(result["p1"])) - (1 - result["p1"]) * math.log2(1 - result["p1"]))
     )
+    # Casali's order: the (sources, time) matrix is concatenated column by column (time samples in order)
+    assert result["lz_phrases"] == harness.lz76(bits.T.ravel())
     assert normalized_lz(np.zeros((4, 4)))["pci"] == 0.0
     baseline = np.random.default_rng(1).standard_normal((200, 3))
     responses = np.array([[0.0, 10.0, 0.1], [5.0, 0.0, 0.2]])
     assert binarize_responses(responses, baseline, 0.95).tolist() == [[0, 1], [1, 0], [0, 0]]
+
+
+@pytest.mark.parametrize("p1", [0.1, 0.3, 0.5])
+def test_pci_of_noise_is_one_at_the_stages_matrix_size(p1):
+    # issue 17: at L = 200 (4 components x 50 trials) Casali's asymptotic normalisation exceeds 1 for noise
+    values = [
+        normalized_lz((np.random.default_rng(s).random((4, 50)) < p1).astype(int), seed=s) for s in range(100)
+    ]
+    assert np.mean([v["pci_casali"] for v in values]) > 1.1  # the asymptotic normalisation overshoots
+    assert np.mean([v["pci"] for v in values]) == pytest.approx(1.0, abs=0.03)
+    # a structured response (every source on at every other trial) is far below noise
+    periodic = np.tile(np.array([[1, 0]]), (4, 25))
+    assert normalized_lz(periodic)["pci"] < 0.3
 
 
 @pytest.mark.parametrize("algorithm", [1, 2])

@@ -40,13 +40,24 @@ def binary_entropy(p: float) -> float:
     return -p * math.log2(p) - (1.0 - p) * math.log2(1.0 - p)
 
 
-def normalized_lz(bits: np.ndarray) -> dict[str, float]:
-    """LZ76 of a binary matrix scanned row-major (C order), with both normalisations.
+SHUFFLES = 20
+"""Seeded shuffles whose mean LZ76 normalises ``pci`` (Schartner et al. 2015's surrogate normalisation)."""
 
-    ``lz_normalized`` = c·log2(L)/L (≈ 1 for a Bernoulli(½) sequence) and ``pci`` = c·log2(L)/(L·H(p1)),
-    Casali et al. (2013), with L entries and p1 the fraction of ones. ``pci`` is 0 when the matrix is constant.
+
+def normalized_lz(bits: np.ndarray, shuffles: int = SHUFFLES, seed: int = 0) -> dict[str, float]:
+    """LZ76 of a binary (sources, time) matrix scanned **column by column** — all sources at time 0, then at
+    time 1, … — as Casali et al. (2013) concatenate the significant-source matrix, with three normalisations.
+
+    ``pci`` = c / mean c of ``shuffles`` seeded random permutations of the same L entries (same p1): ≈ 1 for
+    a maximally complex matrix at *any* size, 0 when constant. ``pci_casali`` = c·log2(L)/(L·H(p1)) and
+    ``lz_normalized`` = c·log2(L)/L are Casali's asymptotic normalisations (L entries, p1 the share of ones):
+    c·log2(L)/L → 1 only as L → ∞, and at the stages' sizes (L ≈ 200) ``pci_casali`` exceeds 1 even for
+    Bernoulli(p1) noise at p1 = 0.1–0.5 (means 1.14–1.17 over 200 seeded 4 × 50 matrices, maxima up to
+    1.49; ``pci`` 0.99–1.00, sd 0.04–0.09), so the survey's statistics use ``pci``.
+    ``shuffle_sd`` is the standard deviation of the shuffled counts (the resolution of ``pci``).
+    Raises ``ValueError`` for fewer than two entries.
     """
-    flat = np.asarray(bits).astype(np.int8).ravel(order="C")
+    flat = np.asarray(bits).astype(np.int8).ravel(order="F")
     length = int(flat.size)
     if length < 2:
         raise ValueError("PCI needs at least two binary entries")
@@ -54,12 +65,20 @@ def normalized_lz(bits: np.ndarray) -> dict[str, float]:
     p1 = float(flat.mean())
     entropy = binary_entropy(p1)
     base = c * math.log2(length) / length
+    rng = np.random.default_rng(seed)
+    surrogate = np.array([lz76(rng.permutation(flat)) for _ in range(shuffles)], dtype=np.float64)
+    constant = p1 in (0.0, 1.0)
     return {
         "lz_phrases": float(c),
         "entries": float(length),
         "p1": p1,
         "lz_normalized": base,
-        "pci": base / entropy if entropy > 0 else 0.0,
+        "pci": 0.0 if constant else float(c / surrogate.mean()),
+        "pci_casali": base / entropy if entropy > 0 else 0.0,
+        "shuffle_mean": float(surrogate.mean()),
+        "shuffle_sd": float(surrogate.std(ddof=1)) if shuffles > 1 else 0.0,
+        "shuffles": float(shuffles),
+        "scan": "column-major (time samples in order, all sources at each)",
     }
 
 

@@ -6,7 +6,9 @@ every later layer module is its change in the leading PCA components (the module
 unperturbed probe activations), trials × components. It is binarized per component against the baseline:
 the |difference| between the unperturbed components of two different probe inputs (the noise-free
 trial-to-trial spread), thresholded at a quantile. The binary matrix has one row per (later module,
-component), in layer order, and one column per trial; it is scanned row by row (C order) for LZ76.
+component), in layer order, and one column per trial; it is scanned column by column (all sources at one
+trial, then the next), as Casali et al. (2013) concatenate their source × time matrix, for LZ76. Trials stand
+in for Casali's time samples: here they are independent noise draws on different probe inputs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def perturbational_complexity(
     threshold_quantile: float = 0.5,
     seed: int = 0,
 ) -> dict[str, float]:
-    """PCI = c·log2(L)/(L·H(p1)) and c·log2(L)/L of the binarized responses (see the module docstring).
+    """PCI of the binarized (sources, trials) responses, normalised by shuffled surrogates, beside Casali's
+    c·log2(L)/(L·H(p1)) and c·log2(L)/L (``harness.measurements.complexity.normalized_lz``).
 
     ``inputs``: the trials' inputs (one row per trial); ``pcas``: one fitted PCA per layer module (the first
     is unused: that module is perturbed). Needs at least two layer modules.
@@ -48,4 +51,4 @@ def perturbational_complexity(
         responses.append(perturbed_z - clean_z)
         baseline.append(clean_z - clean_z[pairs])
     bits = binarize_responses(np.hstack(responses), np.hstack(baseline), threshold_quantile)
-    return {**normalized_lz(bits), "rows": float(bits.shape[0]), "trials": float(bits.shape[1])}
+    return {**normalized_lz(bits, seed=seed), "rows": float(bits.shape[0]), "trials": float(bits.shape[1])}
