@@ -130,7 +130,8 @@ def test_trajectory_classification_rule(values, shape):
     assert classify_trajectory(values, 0.05) == shape
 
 
-def _record(arch, phi_values, gap, pci):
+def _record(arch, phi_values, gap, pci, modules=3):
+    cut_pairs = (modules // 2) * (modules - modules // 2)
     checkpoints = [
         {
             "fraction": f,
@@ -140,8 +141,10 @@ def _record(arch, phi_values, gap, pci):
             "schemes": {
                 "phi_layer": {
                     "phi": v,
+                    "mean_cut_mi": v / cut_pairs,
+                    "dims": [8] * modules,
                     "ci": [v - 0.1, v + 0.1],
-                    "modules": ["a", "b", "c"],
+                    "modules": [f"m{i}" for i in range(modules)],
                     "phi_gaussian": 2 * v,
                     "exhaustive_gap": 0.0,
                 }
@@ -167,19 +170,44 @@ def test_phi_statistics_correlations_and_bonferroni():
     transfers = [{"status": "ok", "source_phi_pair": float(i), "delta": 0.1 * i} for i in range(6)]
     stats = phi_statistics(records, level=0.05, tolerance=0.05, transfers=transfers, n_boot=20)
     tests = {t["test"] + t["method"]: t for t in stats["tests"]}
-    gap = tests["Φ_pair[phi_layer] vs generalization gapspearman"]
+    gap = tests["Φ_pair per cut pair[phi_layer] vs generalization gapspearman"]
     assert gap["n"] == 6 and gap["statistic"] == pytest.approx(1.0) and gap["p_method"] == "exact"
+    assert gap["modules"] == [3] * 6 and gap["probe_n"] == [100] * 6 and gap["dims"] == [[8]] * 6
     primary = [t for t in stats["tests"] if t["family"] == "primary" and t["statistic"] is not None]
     assert (
         gap["family"] == "primary" and gap["family_size"] == len(primary) == 3
     )  # gap, PCI, transfer (no PGD)
     assert gap["p_bonferroni"] == pytest.approx(min(1.0, gap["p_value"] * 3))
-    undefined = tests["Φ_pair[layer] vs PGD success ratespearman"]
+    assert tests["Φ_pair (raw)[phi_layer] vs generalization gapspearman"]["family"] == "secondary"
+    undefined = tests["Φ_pair per cut pair[layer] vs PGD success ratespearman"]
     assert undefined["n"] == 0 and undefined["p_bonferroni"] is None and not undefined["significant"]
-    pci = tests["PCI vs Φ_pair[layer]kendall"]
+    pci = tests["PCI vs Φ_pair per cut pair[layer]kendall"]
     assert pci["n"] == 6 and pci["statistic"] == pytest.approx(1.0)
     assert stats["trajectory_shapes"]["phi_layer"] == {"monotonic": 6}
     assert stats["calibration_recovered"]["ksg1"]["median"] == 0.5
+
+
+def test_primary_tests_do_not_rank_module_counts():
+    # issue 17: a complete graph with pairwise MI 1 nat has Φ_pair = 1, 4, 9, 16 for 2, 4, 6, 8 modules while
+    # the MI of a cut pair stays 1; with gap = 0.01 x module count raw Φ_pair gave "ρ = 1.0, exact p = 0.0028"
+    from harness.measurements.integration import pairwise_phi
+
+    records = []
+    for i, modules in enumerate((2, 4, 6, 8, 10, 12)):
+        w = np.ones((modules, modules))
+        mip = pairwise_phi(w)
+        assert mip["phi"] == (modules // 2) ** 2 and mip["mean_cut_mi"] == 1.0
+        record = _record(f"net{i}", [mip["phi"]] * 3, gap=0.01 * modules, pci=0.5, modules=modules)
+        for c in record["checkpoints"]:
+            c["schemes"]["phi_layer"]["mean_cut_mi"] = mip["mean_cut_mi"]
+        records.append(record)
+    stats = phi_statistics(records, level=0.05, tolerance=0.05, n_boot=20)
+    tests = {t["test"] + t["method"]: t for t in stats["tests"]}
+    raw = tests["Φ_pair (raw)[phi_layer] vs generalization gapspearman"]
+    assert raw["statistic"] == pytest.approx(1.0) and raw["p_value"] == pytest.approx(0.0028, abs=1e-4)
+    assert raw["family"] == "secondary" and raw["modules"] == [2, 4, 6, 8, 10, 12]
+    primary = tests["Φ_pair per cut pair[phi_layer] vs generalization gapspearman"]
+    assert primary["family"] == "primary" and primary["statistic"] is None and not primary["significant"]
 
 
 def test_checkpoint_names_sort_by_fraction():

@@ -1,5 +1,11 @@
 """Experiment 2 statistics across architectures: Φ_pair trajectories, its relation to generalization and to
-PCI, partition sensitivity, and the estimator calibration, with n and Bonferroni-corrected p beside each."""
+PCI, partition sensitivity, and the estimator calibration, with n and Bonferroni-corrected p beside each.
+
+The primary tests use Φ_pair per cut pair (``mean_cut_mi`` = Φ_pair / (|S|·|S̄|), the mean MI of a pair the
+minimum information partition separates), not raw Φ_pair: raw Φ_pair is a sum over |S|·|S̄| cut pairs and
+grows with the number of modules (1, 4, 9, 16 nats for 2, 4, 6, 8 modules of a complete graph with pairwise
+MI 1 nat), so across architectures with different module counts it ranks module counts. Raw Φ_pair is kept
+as a secondary test. Each test records the module counts, probe N and reduced dims d it compares."""
 
 from __future__ import annotations
 
@@ -45,6 +51,18 @@ def _correlation(
     }
 
 
+def _sizes(rows: list[dict[str, Any]], scheme: str | None) -> dict[str, Any]:
+    """What a cross-architecture test compares: each row's module count, probe N and reduced dims (the
+    scheme's, or the layer scheme's when ``scheme`` is None): KSG values are comparable only at equal N, d."""
+    out = {"modules": [], "probe_n": [], "dims": []}
+    for r in rows:
+        m = r["schemes"].get(scheme or r["layer_scheme"], {})
+        out["modules"].append(m.get("modules"))
+        out["probe_n"].append(r["n_probe"])
+        out["dims"].append(sorted(set(m.get("dims") or [])))
+    return out
+
+
 def final_checkpoint(record: dict[str, Any]) -> dict[str, Any] | None:
     """The last checkpoint of a ``measures.json`` record that has measurements (None when none has)."""
     done = [c for c in record["checkpoints"] if c.get("schemes")]
@@ -85,6 +103,9 @@ def phi_statistics(
         }
         for s in schemes:
             trajectory = [c.get("schemes", {}).get(s, {}).get("phi") for c in r["checkpoints"]]
+            normalized_trajectory = [
+                c.get("schemes", {}).get(s, {}).get("mean_cut_mi") for c in r["checkpoints"]
+            ]
             if final is None or "phi" not in final["schemes"].get(s, {}):
                 continue
             m = final["schemes"][s]
@@ -93,6 +114,7 @@ def phi_statistics(
                 "ci": m["ci"],
                 "mean_cut_mi": m.get("mean_cut_mi"),
                 "modules": len(m["modules"]),
+                "dims": m.get("dims"),
                 "phi_gaussian": m["phi_gaussian"],
                 "exhaustive_gap": m["exhaustive_gap"],
                 "saturated_pairs": m.get("saturated_pairs"),
@@ -104,6 +126,8 @@ def phi_statistics(
                 ),
                 "trajectory": trajectory,
                 "shape": classify_trajectory(trajectory, tolerance),
+                "normalized_trajectory": normalized_trajectory,
+                "normalized_shape": classify_trajectory(normalized_trajectory, tolerance),
             }
         rows.append(row)
     for row, t in zip(rows, transfers, strict=True):
@@ -115,10 +139,21 @@ def phi_statistics(
     tests = []
     for s in schemes:
         have = [r for r in rows if s in r["schemes"] and r["gap"] is not None]
-        phi = [r["schemes"][s]["phi"] for r in have]
         family = "primary" if any(r["layer_scheme"] == s for r in have) else "secondary"
+        normalized = [r for r in have if r["schemes"][s]["mean_cut_mi"] is not None]
         tests.append(
-            _correlation(f"Φ_pair[{s}] vs generalization gap", phi, [r["gap"] for r in have], family=family)
+            _correlation(
+                f"Φ_pair per cut pair[{s}] vs generalization gap",
+                [r["schemes"][s]["mean_cut_mi"] for r in normalized],
+                [r["gap"] for r in normalized],
+                family=family,
+            )
+            | _sizes(normalized, s)
+        )
+        phi = [r["schemes"][s]["phi"] for r in have]
+        tests.append(
+            _correlation(f"Φ_pair (raw)[{s}] vs generalization gap", phi, [r["gap"] for r in have])
+            | _sizes(have, s)
         )
         have = [r for r in have if r["schemes"][s]["phi_gaussian"] is not None]
         gphi = [r["schemes"][s]["phi_gaussian"] for r in have]
@@ -127,17 +162,23 @@ def phi_statistics(
         )
     for r in rows:  # Φ_pair of the layer scheme (the modules PCI perturbs and records)
         r["layer_phi"] = r["schemes"].get(r["layer_scheme"], {}).get("phi")
-    with_pci = [r for r in rows if r["layer_phi"] is not None and r["pci"] is not None]
-    for method in ("spearman", "kendall"):
-        tests.append(
-            _correlation(
-                "PCI vs Φ_pair[layer]",
-                [r["pci"] for r in with_pci],
-                [r["layer_phi"] for r in with_pci],
-                method,
-                "primary" if method == "spearman" else "secondary",
+        r["layer_phi_per_pair"] = r["schemes"].get(r["layer_scheme"], {}).get("mean_cut_mi")
+    for key, label, primary in (
+        ("layer_phi_per_pair", "Φ_pair per cut pair", True),
+        ("layer_phi", "Φ_pair (raw)", False),
+    ):
+        with_pci = [r for r in rows if r[key] is not None and r["pci"] is not None]
+        for method in ("spearman", "kendall"):
+            tests.append(
+                _correlation(
+                    f"PCI vs {label}[layer]",
+                    [r["pci"] for r in with_pci],
+                    [r[key] for r in with_pci],
+                    method,
+                    "primary" if primary and method == "spearman" else "secondary",
+                )
+                | _sizes(with_pci, None)
             )
-        )
     for s in schemes:  # the past/present Gaussian measures at their MIPs, where a scheme has dynamics
         have = [r for r in rows if (r["schemes"].get(s) or {}).get("gaussian") and r["gap"] is not None]
         for measure in GAUSSIAN_MEASURES if have else ():
@@ -145,19 +186,37 @@ def phi_statistics(
             tests.append(
                 _correlation(f"{measure}[{s}] vs generalization gap", values, [r["gap"] for r in have])
             )
-    robust = [r for r in rows if r["layer_phi"] is not None and r["pgd_success_rate"] is not None]
-    tests.append(
-        _correlation(
-            "Φ_pair[layer] vs PGD success rate",
-            [r["layer_phi"] for r in robust],
-            [r["pgd_success_rate"] for r in robust],
-            family="primary",
+    for key, label, family in (
+        ("layer_phi_per_pair", "Φ_pair per cut pair", "primary"),
+        ("layer_phi", "Φ_pair (raw)", "secondary"),
+    ):
+        robust = [r for r in rows if r[key] is not None and r["pgd_success_rate"] is not None]
+        tests.append(
+            _correlation(
+                f"{label}[layer] vs PGD success rate",
+                [r[key] for r in robust],
+                [r["pgd_success_rate"] for r in robust],
+                family=family,
+            )
+            | _sizes(robust, None)
         )
-    )
+    # the transfer source is the pair's own final layer-scheme network (transfer.json's source_phi_pair)
     transfer = [r for r in rows if r["source_phi_pair"] is not None and r["transfer_delta"] is not None]
     x = [r["source_phi_pair"] for r in transfer]
     y = [r["transfer_delta"] for r in transfer]
-    tests.append(_correlation("Φ_pair[layer] of the source network vs transfer Δ", x, y, family="primary"))
+    per_pair = [r for r in transfer if r["layer_phi_per_pair"] is not None]
+    tests.append(
+        _correlation(
+            "Φ_pair per cut pair[layer] of the source network vs transfer Δ",
+            [r["layer_phi_per_pair"] for r in per_pair],
+            [r["transfer_delta"] for r in per_pair],
+            family="primary",
+        )
+        | _sizes(per_pair, None)
+    )
+    tests.append(
+        _correlation("Φ_pair (raw)[layer] of the source network vs transfer Δ", x, y) | _sizes(transfer, None)
+    )
     # Bonferroni within each family, over the tests that could be computed (n ≥ 3, neither side constant):
     # primary = the layer scheme's Φ_pair against gap, transfer Δ, PGD, and PCI (Spearman); the rest secondary
     for family in ("primary", "secondary"):
@@ -197,8 +256,14 @@ def phi_statistics(
     shapes = {s: [r["schemes"][s]["shape"] for r in rows if s in r["schemes"]] for s in schemes}
     return {
         "transfer_threshold": {
-            **threshold_regression(np.asarray(x), np.asarray(y), n_boot=n_boot, seed=seed),
-            "architectures": [f"{r['architecture']}-{r['dataset']}" for r in transfer],
+            **threshold_regression(
+                np.asarray([r["layer_phi_per_pair"] for r in per_pair]),
+                np.asarray([r["transfer_delta"] for r in per_pair]),
+                n_boot=n_boot,
+                seed=seed,
+            ),
+            "predictor": "Φ_pair per cut pair[layer] of the source network",
+            "architectures": [f"{r['architecture']}-{r['dataset']}" for r in per_pair],
         },
         "n_pairs": len(records),
         "schemes": schemes,

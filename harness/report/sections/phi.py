@@ -140,8 +140,10 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
             f"{html.escape(k)} {v['median']:.2f} (range {v['min']:.2f}–{v['max']:.2f})"
             for k, v in summary.items()
         )
-        + ". kNN estimators are biased low as d grows, so Φ_pair values are lower bounds on the modules' "
-        "coupling at this N and d, comparable across networks only at equal N and d."
+        + ". The kNN (KSG) estimates are biased both ways — low for strong dependence as d grows (the fractions "
+        "above), high under independence at small N — so they are not bounds: Φ_pair values are estimates at "
+        "this N and d, comparable across networks only at equal N and d (each test lists its N, d and module "
+        "counts)."
     )
     section.tables.append(
         Table(
@@ -267,9 +269,10 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
             ],
             tests,
             "Rank correlations across architectures. Bonferroni within each family over its computable tests "
-            "(primary: the layer scheme's Φ_pair against the gap, transfer Δ, PGD success and PCI; secondary: "
-            f"every other scheme, estimator and measure); α = {statistics['level']}; a test with n < 3 or a "
-            "constant side is listed but not computed",
+            "(primary: the layer scheme's Φ_pair per cut pair — Φ_pair/(|S|·|S̄|), comparable across module "
+            "counts — against the gap, transfer Δ, PGD success and PCI; secondary: raw Φ_pair, which grows with "
+            "the number of modules, and every other scheme, estimator and measure); α = "
+            f"{statistics['level']}; a test with n < 3 or a constant side is listed but not computed",
         )
     )
     extreme = [
@@ -279,10 +282,10 @@ def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[st
     ]
     if extreme:
         section.paragraphs.append(
-            "PCI divides by the binary entropy H(p1) of the response matrix: where almost no entry (or almost "
-            "every entry) responds, H(p1) is near 0 and PCI is unstable (0 by convention when p1 is 0 or 1). "
-            f"Here p1 is below 2% or above 98% for {html.escape(', '.join(extreme))}; c·log2(L)/L "
-            "(lz_normalized) is reported beside it."
+            "Where almost no entry (or almost every entry) of the response matrix responds, its complexity "
+            "rests on a handful of entries: PCI (normalised by shuffles of the same entries) is then coarse, "
+            "and Casali's c·log2(L)/(L·H(p1)) divides by an entropy near 0 (both 0 by convention when p1 is 0 "
+            f"or 1). Here p1 is below 2% or above 98% for {html.escape(', '.join(extreme))}."
         )
     n_max = max((t["n"] for t in tests), default=0)
     section.paragraphs.append(
