@@ -395,6 +395,9 @@ class GenesisInformationConfig(_Section):
     """MINE optimizer steps."""
     hidden: int = Field(default=64, ge=1)
     """Width of MINE's statistics network."""
+    permutations: int = Field(default=99, ge=0)
+    """Label-permutation null: MINE reruns with the label sets permuted across members (p resolution
+    1/(1 + permutations); 0 skips the test)."""
     seed: int = 0
     """Seed of the sample order, the label draws (with the member index) and the projections."""
 

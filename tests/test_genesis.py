@@ -521,3 +521,30 @@ def test_the_plans_depth_width_family_is_listed_with_its_real_counts():
     v = [m["V"] for m in family["members"]]
     assert v[0] == (3072 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10)  # 2×512 at CIFAR input
     assert family["v_ratio"] == pytest.approx(max(v) / min(v)) and family["v_ratio"] > 10
+
+
+def test_weight_label_information_is_tested_against_a_label_permutation_null():
+    # issue 17: MINE's null is negatively biased at the ensemble's settings (mean −0.043 on independent
+    # data), so "no dependence detected" needs a test, not a small estimate
+    from harness.measurements.weight_information import weight_label_information
+
+    rng = np.random.default_rng(0)
+    m, n, k = 64, 1, 2  # one binary label per member: both random projections see it
+    labels = rng.integers(0, k, (m, n))
+    independent = rng.standard_normal((m, 40))
+    onehot = np.eye(k)[labels].reshape(m, -1)
+    dependent = onehot @ rng.standard_normal((n * k, 40)) + 0.1 * rng.standard_normal((m, 40))
+    kwargs = {"num_classes": k, "dims": 2, "steps": 40, "hidden": 16, "permutations": 19}
+    dep = weight_label_information(dependent, labels, **kwargs)
+    assert dep["null"]["p_value"] == pytest.approx(1 / 20) and dep["mine"] > dep["null"]["mean"]
+    # size: across 30 seeded independent (small, fast) ensembles the test rejects at about its level
+    small = {"num_classes": k, "dims": 2, "steps": 10, "hidden": 8, "permutations": 9}
+    rejections = 0
+    for seed in range(30):
+        r = np.random.default_rng(100 + seed)
+        out = weight_label_information(
+            r.standard_normal((16, 40)), r.integers(0, k, (16, n)), **small, seed=seed
+        )
+        rejections += out["null"]["p_value"] <= 0.1
+    assert rejections <= 8  # expected 3 of 30 at level 0.1; P(≥ 9) ≈ 0.003 under a valid test
+    assert weight_label_information(independent, labels, **kwargs)["null"]["permutations"] == 19

@@ -11,6 +11,13 @@ calibration.
 Ceiling: an estimator of a lower bound from M samples cannot certify more than about ln M nats
 (McAllester & Stratos 2020), while memorized labels carry N·ln K nats — the estimate says that W depends
 on D, not how much of D it stores.
+
+Test: whether W depends on the labels at all is decided by a label-permutation null, not by the sign or
+size of the estimate: the same MINE (same seed, same split) on the M pairs with the label sets permuted
+across members, ``permutations`` times; p = (1 + #{null ≥ estimate}) / (1 + permutations), exact under
+exchangeability. The null's mean shows MINE's bias at these settings (negative on independent data:
+−0.043 nats at M = 256, dims = 4, 100 steps), so an estimate near 0 is neither "no dependence" nor
+"some dependence" on its own.
 """
 
 from __future__ import annotations
@@ -37,12 +44,15 @@ def weight_label_information(
     hidden: int = 64,
     seed: int = 0,
     calibration_rho: float = 0.5,
+    permutations: int = 99,
 ) -> dict[str, Any]:
-    """MINE estimate of I(W; labels) in nats from M (weights, labels) pairs of an ensemble.
+    """MINE estimate of I(W; labels) in nats from M (weights, labels) pairs of an ensemble, with its
+    label-permutation test.
 
     ``weights``: (M, P) flattened final parameters; ``labels``: (M, N) the label set each member was
     trained on. Returns ``{"mine", "ceiling_nats" (ln M), "label_nats" (N·ln K), "m", "dims",
-    "calibration": {"true", "estimate", "recovered"}}``.
+    "calibration": {"true", "estimate", "recovered"}, "null": {"permutations", "mean", "sd", "p_value"}}``.
+    Raises ``ValueError`` for fewer than 8 members or mismatched lengths.
     """
     from harness.measurements.mutual_information import (
         correlated_gaussian_mi,
@@ -64,6 +74,16 @@ def weight_label_information(
     cx, cy = correlated_gaussians(m, dims, calibration_rho, seed=seed)
     true = correlated_gaussian_mi(dims, calibration_rho)
     calibrated = mine_mutual_information(cx, cy, hidden=hidden, steps=steps, batch_size=batch, seed=seed)
+    rng = np.random.default_rng([seed, 1])
+    null = np.array(
+        [
+            mine_mutual_information(
+                x, y[rng.permutation(m)], hidden=hidden, steps=steps, batch_size=batch, seed=seed
+            )
+            for _ in range(permutations)
+        ]
+    )
+    p_value = (1 + int(np.sum(null >= estimate))) / (1 + permutations) if permutations else float("nan")
     return {
         "mine": estimate,
         "ceiling_nats": math.log(m),
@@ -75,5 +95,11 @@ def weight_label_information(
             "true": true,
             "estimate": calibrated,
             "recovered": calibrated / true,
+        },
+        "null": {
+            "permutations": permutations,
+            "mean": float(null.mean()) if permutations else None,
+            "sd": float(null.std(ddof=1)) if permutations > 1 else None,
+            "p_value": p_value,
         },
     }

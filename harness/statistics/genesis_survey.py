@@ -218,6 +218,9 @@ def _information_rows(
                 ceiling_nats=info["ceiling_nats"],
                 label_nats=info["label_nats"],
                 calibration_recovered=info["calibration"]["recovered"],
+                null_mean_nats=(info.get("null") or {}).get("mean"),
+                permutation_p=(info.get("null") or {}).get("p_value"),
+                permutations=(info.get("null") or {}).get("permutations"),
             )
         rows.append(row)
     return rows

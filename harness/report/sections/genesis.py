@@ -239,6 +239,8 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
                     "members",
                     "members_fitted",
                     "mine_nats",
+                    "null_mean_nats",
+                    "permutation_p",
                     "ceiling_nats",
                     "label_nats",
                     "calibration_recovered",
@@ -246,7 +248,9 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
                 info,
                 "I(W; labels) by MINE over an ensemble of M networks on independent label draws (nats): the "
                 "estimate cannot certify more than about ln M (McAllester & Stratos 2020), far below the "
-                "N·ln K the labels carry; calibration_recovered is MINE's fraction of a known MI at the same M",
+                "N·ln K the labels carry; calibration_recovered is MINE's fraction of a known MI at the same M. "
+                "Dependence is judged by permutation_p — the same MINE with the label sets permuted across "
+                "members (null_mean_nats shows its bias at these settings) — not by the estimate's sign or size",
             )
         )
     dd = statistics.get("double_descent")

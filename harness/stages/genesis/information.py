@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         steps=cfg.steps,
         hidden=cfg.hidden,
         seed=cfg.seed,
+        permutations=cfg.permutations,
     )
     write_json(
         out / "information.json",
@@ -79,10 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     prov.add(device=device_description(device))
     prov.write(out / "provenance.json")
     print(
-        f"genesis_information@{ctx.key}: I(W; labels) ≥ {result['mine']:.3f} nats by MINE (ceiling ln M = "
+        f"genesis_information@{ctx.key}: I(W; labels) ≈ {result['mine']:.3f} nats by MINE, label-permutation "
+        f"p = {result['null']['p_value']:.3g} (null mean {_fmt(result['null']['mean'])}; ceiling ln M = "
         f"{result['ceiling_nats']:.2f}; the labels carry {result['label_nats']:.0f} nats; calibration recovered "
         f"{result['calibration']['recovered']:.2f})"
     )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":
