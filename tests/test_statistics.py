@@ -255,6 +255,23 @@ def test_permutation_p_values_are_valid_under_the_null(collinear):
         assert np.mean(p <= a) <= a + 2.5 * math.sqrt(a * (1 - a) / n_sims)
 
 
+def test_topology_that_is_a_curved_function_of_size_adds_nothing_beyond_size():
+    """Issue 17: with a line in ln(params) as the size baseline, topology = (ln params − 12)² + noise and
+    retention = its own curve of size rejected 50–99% of the time; with the spline baseline it is valid."""
+    from harness.statistics.loao import size_basis
+
+    n_sims, rejections = 60, 0
+    for sim in range(n_sims):
+        rng = np.random.default_rng(2000 + sim)
+        lp = rng.uniform(8, 16, 12)
+        topo = ((lp - 12) ** 2 + 0.3 * rng.normal(size=12))[:, None]
+        y = 0.05 * (lp - 12) ** 2 + 0.1 * rng.normal(size=12)
+        test = harness.incremental_value_test(topo, lp, y, np.arange(12), n_permutations=99, seed=sim)
+        rejections += test["p_value"] <= 0.05
+    assert test["size_basis_columns"] == 3 and size_basis(lp).shape == (12, 3)
+    assert rejections / n_sims <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / n_sims)  # ≤ 0.12
+
+
 def test_repeated_measures_helpers_against_scipy_and_hand_counts():
     rng = np.random.default_rng(7)
     values = np.round(rng.normal(size=(8, 5)), 1)

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.params import StatisticsConfig
 from harness.statistics.correlation import bonferroni, partial_spearman, rank_correlation
-from harness.statistics.loao import incremental_value_test, loao_ridge
+from harness.statistics.loao import incremental_value_test, loao_ridge, size_basis
 from harness.statistics.repeated import friedman, kruskal_wallis, ordering_agreement, paired_cohens_d
 
 VARIANTS = ("naive", "ewc", "cosine")
@@ -233,10 +233,11 @@ def loao_models(pairs: list[PairRecord], cfg: StatisticsConfig) -> dict[str, Any
     lp = np.array([r.metrics["log_params"] for r in rows], dtype=float)
     groups = [r.architecture for r in rows]
     alphas = tuple(cfg.ridge_alphas)
+    size = size_basis(lp)  # ln params and its spline terms: a smooth function of size
     designs = {
-        "A": lp[:, None],
-        "B": np.column_stack([lp, feats["ripser"]]),
-        "C": np.column_stack([lp, feats["cubical"]]),
+        "A": size,
+        "B": np.column_stack([size, feats["ripser"]]),
+        "C": np.column_stack([size, feats["cubical"]]),
         "D": feats["ripser"],
     }
     models = {name: loao_ridge(x, y, groups, seed=cfg.seed, alphas=alphas) for name, x in designs.items()}
