@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.params import StatisticsConfig
-from harness.statistics.correlation import bonferroni, partial_spearman, rank_correlation
+from harness.statistics.correlation import bonferroni, partial_spearman, rank_correlation, ranks
 from harness.statistics.loao import incremental_value_test, loao_ridge, size_basis
 from harness.statistics.repeated import friedman, kruskal_wallis, ordering_agreement, paired_cohens_d
 
@@ -262,6 +262,130 @@ def loao_models(pairs: list[PairRecord], cfg: StatisticsConfig) -> dict[str, Any
     return out
 
 
+def stratified_spearman(
+    x: np.ndarray, y: np.ndarray, strata: list[str], n_permutations: int, seed: int
+) -> dict[str, Any]:
+    """Spearman ρ pooled over datasets with a dataset effect: x and y are ranked *within* each stratum
+    (dataset) — so a dataset's level or spread cannot make a correlation — and ρ is the Pearson correlation
+    of those within-stratum ranks (scaled to [0, 1] per stratum). Two-sided p from permuting y within each
+    stratum: (1 + #{|ρ*| ≥ |ρ|}) / (1 + n_permutations), exact under exchangeability within datasets.
+    Non-finite pairs are dropped first; strata with fewer than 2 pairs contribute nothing."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    labels = np.asarray(strata)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y, labels = x[keep], y[keep], labels[keep]
+    groups = [np.flatnonzero(labels == s) for s in dict.fromkeys(labels.tolist())]
+    groups = [g for g in groups if len(g) >= 2]
+    n = sum(len(g) for g in groups)
+    if len(groups) == 0 or n < 4:
+        return {"n": n, "strata": len(groups), "rho": None, "p": None, "n_permutations": n_permutations}
+
+    def scaled(v: np.ndarray, g: np.ndarray) -> np.ndarray:
+        r = ranks(v[g])
+        return (r - 1) / (len(g) - 1)
+
+    rx = np.concatenate([scaled(x, g) for g in groups])
+    ry = np.concatenate([scaled(y, g) for g in groups])
+
+    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a = a - a.mean()
+        b = b - b.mean(axis=-1, keepdims=True)
+        den = np.sqrt((a**2).sum()) * np.sqrt((b**2).sum(axis=-1))
+        return (b @ a) / np.where(den > 0, den, np.nan)
+
+    rho = float(corr(rx, ry[None])[0])
+    rng = np.random.default_rng(seed)
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    perms = np.empty((n_permutations, n), dtype=int)
+    for b in range(n_permutations):
+        perms[b] = np.concatenate([offsets[i] + rng.permutation(len(g)) for i, g in enumerate(groups)])
+    null = np.abs(corr(rx, ry[perms]))
+    p = (1 + int(np.sum(null >= abs(rho) - 1e-12))) / (1 + n_permutations) if math.isfinite(rho) else None
+    return {
+        "n": n,
+        "strata": len(groups),
+        "rho": _clean(rho),
+        "p": p,
+        "n_permutations": n_permutations,
+    }
+
+
+def cross_dataset(pairs: list[PairRecord], predictors: list[str], cfg: StatisticsConfig) -> dict[str, Any]:
+    """Does each predictor's relation to retention hold on every dataset? Per predictor (against
+    ``loao_target`` of ``variant``): Spearman ρ on each dataset alone, whether the signs agree, the smallest
+    |ρ|, and the stratified (within-dataset) ρ pooled over datasets with its permutation p, Bonferroni
+    over the predictors. And H0 / H1 total persistence against the EWC benefit the same way: per dataset and
+    pooled with a dataset effect. Empty when the pairs cover fewer than two datasets."""
+    datasets = sorted({p.dataset for p in pairs})
+    if len(datasets) < 2:
+        return {"datasets": datasets, "predictors": [], "ewc_benefit": []}
+    by = {d: [p for p in pairs if p.dataset == d] for d in datasets}
+    strata = [p.dataset for p in pairs]
+
+    def row(name: str, values, target) -> dict[str, Any]:
+        per = {}
+        for d in datasets:
+            members = by[d]
+            x = np.array([values(p) for p in members], dtype=float)
+            y = np.array([target(p) for p in members], dtype=float)
+            keep = np.isfinite(x) & np.isfinite(y)
+            r = rank_correlation(x[keep], y[keep])
+            per[d] = {"n": r.n, "rho": _clean(r.statistic), "p": r.p_value}
+        rhos = [v["rho"] for v in per.values() if v["rho"] is not None]
+        pooled = stratified_spearman(
+            np.array([values(p) for p in pairs], dtype=float),
+            np.array([target(p) for p in pairs], dtype=float),
+            strata,
+            cfg.n_permutations,
+            cfg.seed,
+        )
+        return {
+            "predictor": name,
+            "per_dataset": per,
+            "datasets_measured": len(rhos),
+            "sign_consistent": bool(
+                len(rhos) == len(datasets) and (all(r > 0 for r in rhos) or all(r < 0 for r in rhos))
+            ),
+            "min_abs_rho": _clean(min(abs(r) for r in rhos)) if rhos else None,
+            "stratified_rho": pooled["rho"],
+            "stratified_p": pooled["p"],
+            "n": pooled["n"],
+        }
+
+    rows = [
+        row(
+            name,
+            lambda p, name=name: _num(p.metrics["predictors"].get(name)),
+            lambda p: _num(p.metrics["retention"].get(cfg.variant, {}).get(cfg.loao_target)),
+        )
+        for name in predictors
+    ]
+    for r, adj in zip(
+        rows,
+        bonferroni([math.nan if r["stratified_p"] is None else r["stratified_p"] for r in rows]),
+        strict=True,
+    ):
+        r["stratified_p_bonferroni"] = _clean(adj)
+    ewc = [
+        {
+            "metric": metric,
+            **row(
+                field,
+                lambda p, f=field: _num(p.metrics["topology"].get(f)),
+                lambda p, m=metric: _num(p.metrics["ewc_benefit"].get(m)),
+            ),
+        }
+        for metric in cfg.retention_metrics
+        for field in ("h0_total_persistence_ripser", "h1_total_persistence_ripser")
+    ]
+    return {
+        "datasets": datasets,
+        "target": f"{cfg.variant} {cfg.loao_target}",
+        "predictors": rows,
+        "ewc_benefit": ewc,
+    }
+
+
 def survey_statistics(
     pairs: list[PairRecord], predictors: list[str], cfg: StatisticsConfig
 ) -> dict[str, Any]:
@@ -276,7 +400,13 @@ def survey_statistics(
     scopes = {d: [p for p in ok if p.dataset == d] for d in datasets}
     if len(datasets) > 1:
         scopes["pooled"] = ok
-    result: dict[str, Any] = {"n_pairs": len(pairs), "n_ok": len(ok), "excluded": excluded, "scopes": {}}
+    result: dict[str, Any] = {
+        "n_pairs": len(pairs),
+        "n_ok": len(ok),
+        "excluded": excluded,
+        "cross_dataset": cross_dataset(ok, predictors, cfg),
+        "scopes": {},
+    }
     for scope, members in scopes.items():
         result["scopes"][scope] = {
             "n": len(members),

@@ -255,6 +255,52 @@ def _loao(section: Section, scope: str, s: dict[str, Any], cfg: Any, figures: Pa
     section.figures.append((name, f"LOAO MAE per model and B's permutation null, {scope}"))
 
 
+def _cross_dataset(section: Section, cross: dict) -> None:
+    """One row per predictor: its ρ with retention on each dataset, whether the signs agree, and the
+    within-dataset (stratified) ρ pooled over datasets; the same for H0/H1 against the EWC benefit."""
+    if not cross.get("predictors"):
+        return
+    datasets = cross["datasets"]
+
+    def flat(r: dict) -> dict:
+        out = {k: r.get(k) for k in ("metric", "predictor") if k in r}
+        for d in datasets:
+            v = r["per_dataset"][d]
+            out[f"rho_{d}"], out[f"n_{d}"] = v["rho"], v["n"]
+        out.update(
+            sign_consistent=r["sign_consistent"],
+            min_abs_rho=r["min_abs_rho"],
+            stratified_rho=r["stratified_rho"],
+            stratified_p=r["stratified_p"],
+        )
+        if "stratified_p_bonferroni" in r:
+            out["stratified_p_bonferroni"] = r["stratified_p_bonferroni"]
+        return out
+
+    rows = [flat(r) for r in cross["predictors"]]
+    section.tables.append(
+        Table(
+            "persist_cross_dataset",
+            list(rows[0]),
+            rows,
+            f"Across datasets ({', '.join(datasets)}): each predictor's Spearman ρ with {cross['target']} on "
+            "every dataset alone, whether the sign holds on all of them, the smallest |ρ|, and ρ pooled with "
+            "a dataset effect (x and y ranked within each dataset; p from permutations within datasets, "
+            "Bonferroni over the predictors)",
+        )
+    )
+    ewc = [flat(r) for r in cross["ewc_benefit"]]
+    section.tables.append(
+        Table(
+            "persist_cross_dataset_ewc",
+            list(ewc[0]),
+            ewc,
+            "H0 and H1 total persistence (Ripser) against the EWC benefit (EWC − naive), per dataset and "
+            "pooled with a dataset effect (uncorrected p)",
+        )
+    )
+
+
 def persist_section(
     pairs: list[tuple[str, str]],
     seeds: list[int],
@@ -285,6 +331,7 @@ def persist_section(
                 )
             )
         )
+    _cross_dataset(section, statistics.get("cross_dataset") or {})
     for scope, s in statistics["scopes"].items():
         _correlations(section, scope, s, cfg, figures)
         _robustness(section, scope, s, cfg)
