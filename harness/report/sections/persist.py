@@ -277,28 +277,25 @@ def _cross_dataset(section: Section, cross: dict) -> None:
             out["stratified_p_bonferroni"] = r["stratified_p_bonferroni"]
         return out
 
-    rows = [flat(r) for r in cross["predictors"]]
-    section.tables.append(
-        Table(
+    tables = (
+        (
             "persist_cross_dataset",
-            list(rows[0]),
-            rows,
+            cross["predictors"],
             f"Across datasets ({', '.join(datasets)}): each predictor's Spearman ρ with {cross['target']} on "
             "every dataset alone, whether the sign holds on all of them, the smallest |ρ|, and ρ pooled with "
             "a dataset effect (x and y ranked within each dataset; p from permutations within datasets, "
             "Bonferroni over the predictors)",
-        )
-    )
-    ewc = [flat(r) for r in cross["ewc_benefit"]]
-    section.tables.append(
-        Table(
+        ),
+        (
             "persist_cross_dataset_ewc",
-            list(ewc[0]),
-            ewc,
+            cross["ewc_benefit"],
             "H0 and H1 total persistence (Ripser) against the EWC benefit (EWC − naive), per dataset and "
             "pooled with a dataset effect (uncorrected p)",
-        )
+        ),
     )
+    for name, records, caption in tables:
+        rows = [flat(r) for r in records]
+        section.tables.append(Table(name, list(rows[0]), rows, caption))
 
 
 def persist_section(
