@@ -90,7 +90,7 @@ def test_a_bad_persist_param_names_the_subsection_and_field(tmp_path):
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ParamsError, match=r"field 'persist.topology.noise_sigmas'"):
         read_section("persist.topology", tmp_path / "params.yaml")
-    assert read_section("persist.landscape", REPO / "params.yaml").slices == 5
+    assert read_section("persist.landscape", REPO / "params.yaml").slices == 3
 
 
 def test_run_keys_round_trip_and_slice_seeds_are_distinct():
