@@ -145,6 +145,32 @@ def test_a_preferred_law_that_fits_poorly_says_so():
     assert good["best"] == "V" and "not a good description" not in good["verdict"]
 
 
+def test_law_statistics_refuse_bad_input_instead_of_naming_a_law():
+    from harness.statistics.power_law import correlation_difference
+
+    rng = np.random.default_rng(11)
+    x = np.geomspace(1e3, 1e6, 8)
+    y = 2 * x**0.5 * np.exp(rng.normal(0, 0.1, 8))
+    with pytest.raises(ValueError, match="finite"):
+        fit_power_law(x, np.r_[np.nan, y[1:]])
+    nan_y = compare_laws(np.r_[np.nan, y[1:]], {"V": x, "A1": x[::-1]})
+    assert nan_y["best"] is None and "could be fitted" in nan_y["verdict"]
+    flat = compare_laws(np.full(8, 100.0), {"V": x, "A1": rng.permutation(x)})
+    assert flat["best"] is None and "same at every point" in flat["verdict"]
+    with pytest.raises(ValueError, match="perfectly correlated"):  # one law twice: not p = 0
+        correlation_difference(np.log(y), np.log(x), 2 * np.log(x) + 1)
+    exact = correlation_difference(np.arange(6.0), np.arange(6.0), np.array([1, 3, 2, 5, 4, 6.0]))
+    assert -2 <= exact["ci"][0] <= exact["ci"][1] <= 2  # |r1| = 1 kept Zou's interval finite
+
+
+def test_effective_boundary_far_outside_a_weak_law_is_unbounded_not_an_error():
+    a = 2.0 ** np.arange(7)
+    noise = np.array([0, 0.05, -0.05, 0.04, -0.04, 0.03, -0.03])
+    fit = fit_power_law(a, np.exp(0.1 * np.log(a) + 2.6 * noise))
+    out = effective_boundary(100.0, fit, (1.0, 64.0))
+    assert out["extrapolated"] and (out["ci"] is None or out["ci"][1] == math.inf or out["ci"][1] > 64)
+
+
 def test_collinear_predictors_are_reported_as_inseparable():
     rng = np.random.default_rng(2)
     volume = np.geomspace(1e4, 1e7, 10)

@@ -497,3 +497,8 @@ def test_pairwise_mip_above_the_exact_limit_reports_a_proven_gap_bound():
     assert planted["gap_bound"] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="limited to"):
         harness.pairwise_phi(m, "exhaustive")
+    # slightly negative (KSG) entries: the cut is no longer submodular, so no bound is claimed
+    noisy = rng.normal(0.01, 0.05, (n, n))
+    noisy = (noisy + noisy.T) / 2
+    np.fill_diagonal(noisy, 0)
+    assert math.isnan(harness.pairwise_phi(noisy)["gap_bound"])

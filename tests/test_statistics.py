@@ -269,6 +269,9 @@ def test_topology_that_is_a_curved_function_of_size_adds_nothing_beyond_size():
         test = harness.incremental_value_test(topo, lp, y, np.arange(12), n_permutations=99, seed=sim)
         rejections += test["p_value"] <= 0.05
     assert test["size_basis_columns"] == 3 and size_basis(lp).shape == (12, 3)
+    # knots come from distinct sizes: six copies of one size do not collapse them
+    tied = np.log(np.r_[[1e3] * 6, 1e4, 1e5, 1e6, 1e7, 1e8])
+    assert size_basis(tied).shape == (11, 2)
     assert rejections / n_sims <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / n_sims)  # ≤ 0.12
 
 
@@ -387,6 +390,12 @@ def test_cross_dataset_table_checks_each_predictor_on_every_dataset_and_pooled_w
             harness.rank_correlation(level + r.normal(size=18), level + r.normal(size=18)).p_value <= 0.05
         )
     assert rejections / 200 <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / 200) and plain / 200 > 0.9
+    # small strata do not outweigh a large one: 20 points with ρ = −1 against five 2-point strata with ρ = +1
+    big = np.arange(20.0)
+    xs = np.r_[big, np.tile([0.0, 1.0], 5)]
+    ys = np.r_[-big, np.tile([0.0, 1.0], 5)]
+    labels = ["big"] * 20 + [f"s{i // 2}" for i in range(10)]
+    assert stratified_spearman(xs, ys, labels, 99, 0)["rho"] < -0.5
     # one dataset: nothing to compare
     assert survey_statistics(pairs[:7], ["a"], cfg)["cross_dataset"]["predictors"] == []
     # the report's per-dataset view: one column of ρ per dataset

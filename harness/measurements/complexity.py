@@ -49,7 +49,9 @@ def normalized_lz(bits: np.ndarray, shuffles: int = SHUFFLES, seed: int = 0) -> 
     time 1, … — as Casali et al. (2013) concatenate the significant-source matrix, with three normalisations.
 
     ``pci`` = c / mean c of ``shuffles`` seeded random permutations of the same L entries (same p1): ≈ 1 for
-    a maximally complex matrix at *any* size, 0 when constant. ``pci_casali`` = c·log2(L)/(L·H(p1)) and
+    a matrix as complex as random noise of its p1 at *any* size, 0 when constant. It holds p1 fixed, so a
+    nearly constant matrix (one 1 in 200) also reads ≈ 1: its complexity rests on a few entries, and the
+    report flags p1 < 2% or > 98%. ``pci_casali`` = c·log2(L)/(L·H(p1)) and
     ``lz_normalized`` = c·log2(L)/L are Casali's asymptotic normalisations (L entries, p1 the share of ones):
     c·log2(L)/L → 1 only as L → ∞, and at the stages' sizes (L ≈ 200) ``pci_casali`` exceeds 1 even for
     Bernoulli(p1) noise at p1 = 0.1–0.5 (means 1.14–1.17 over 200 seeded 4 × 50 matrices, maxima up to

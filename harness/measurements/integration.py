@@ -414,7 +414,7 @@ def pairwise_phi(mi_matrix: np.ndarray, method: str = "auto") -> dict[str, objec
     ``total`` (all pairwise MI), ``within`` (MI inside the parts; phi = total − within), ``mean_cut_mi``
     (phi / (|S|·|S̄|), the mean MI of a cut pair: Φ_pair grows with the number of modules, this does not),
     ``search`` ("exact" or "heuristic") and ``gap_bound`` (0 when exact; otherwise found normalised cut minus
-    a proven lower bound, ≥ the true gap).
+    a proven lower bound, ≥ the true gap; nan when the matrix has negative entries, where no bound holds).
 
     ``auto`` (default) is exact up to ``PAIRWISE_EXACT_LIMIT`` modules — every bipartition, vectorised — and
     above it the better of a greedy search and Queyranne's minimum cut (exact for the unnormalised cut, a
@@ -433,7 +433,9 @@ def pairwise_phi(mi_matrix: np.ndarray, method: str = "auto") -> dict[str, objec
     elif method == "auto":
         inside, lower = _heuristic_mip(w)
         search = "heuristic"
-        gap_bound = float(_normalized_cuts(w, inside[None, :])[1][0]) - lower
+        # the bound needs a non-negative, hence submodular, cut (KSG estimates can be slightly negative)
+        proven = bool((w >= 0).all())
+        gap_bound = float(_normalized_cuts(w, inside[None, :])[1][0]) - lower if proven else float("nan")
     elif method == "greedy":
         inside, search = _greedy_mip(w), "greedy"
         gap_bound = float("nan")

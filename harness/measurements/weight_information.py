@@ -83,7 +83,8 @@ def weight_label_information(
             for _ in range(permutations)
         ]
     )
-    p_value = (1 + int(np.sum(null >= estimate))) / (1 + permutations) if permutations else float("nan")
+    finite = permutations and math.isfinite(estimate) and bool(np.isfinite(null).all())
+    p_value = (1 + int(np.sum(null >= estimate))) / (1 + permutations) if finite else float("nan")
     return {
         "mine": estimate,
         "ceiling_nats": math.log(m),

@@ -140,7 +140,7 @@ def loao_mae_batch(
 
 def size_basis(log_params: np.ndarray) -> np.ndarray:
     """A flexible baseline of network size: ln(params) and the restricted cubic spline terms of Harrell
-    (2015, §2.4.5) with knots at quantiles of ln(params) — 4 knots (5, 35, 65, 95%) from 10 distinct sizes,
+    (2015, §2.4.5) with knots at quantiles of the distinct values of ln(params) — 4 knots (5, 35, 65, 95%) from 10 distinct sizes,
     3 (10, 50, 90%) from 5, none below — shape (n, 1 + knots − 2). Linear beyond the outer knots.
 
     Model A (size only) and the null of the incremental-value test use it, so "topology adds value beyond
@@ -149,7 +149,9 @@ def size_basis(log_params: np.ndarray) -> np.ndarray:
     x = np.asarray(log_params, dtype=float).reshape(-1)
     distinct = len(np.unique(x))
     quantiles = (0.05, 0.35, 0.65, 0.95) if distinct >= 10 else (0.1, 0.5, 0.9) if distinct >= 5 else ()
-    knots = np.unique(np.quantile(x, quantiles)) if quantiles else np.array([])
+    knots = (
+        np.unique(np.quantile(np.unique(x), quantiles)) if quantiles else np.array([])
+    )  # over sizes, not rows
     columns = [x]
     if len(knots) >= 3:
         t_last, t_prev = knots[-1], knots[-2]

@@ -267,7 +267,7 @@ def stratified_spearman(
 ) -> dict[str, Any]:
     """Spearman ρ pooled over datasets with a dataset effect: x and y are ranked *within* each stratum
     (dataset) — so a dataset's level or spread cannot make a correlation — and ρ is the Pearson correlation
-    of those within-stratum ranks (scaled to [0, 1] per stratum). Two-sided p from permuting y within each
+    of those within-stratum ranks, centred per stratum and divided by n_g + 1 (van Elteren's weighting). Two-sided p from permuting y within each
     stratum: (1 + #{|ρ*| ≥ |ρ|}) / (1 + n_permutations), exact under exchangeability within datasets.
     Non-finite pairs are dropped first; strata with fewer than 2 pairs contribute nothing."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -281,8 +281,10 @@ def stratified_spearman(
         return {"n": n, "strata": len(groups), "rho": None, "p": None, "n_permutations": n_permutations}
 
     def scaled(v: np.ndarray, g: np.ndarray) -> np.ndarray:
+        # centred ranks over (n_g + 1), as van Elteren weights strata: a stratum's pull grows with its
+        # size (scaling every stratum to [0, 1] let two-point strata outweigh a large one)
         r = ranks(v[g])
-        return (r - 1) / (len(g) - 1)
+        return (r - r.mean()) / (len(g) + 1)
 
     rx = np.concatenate([scaled(x, g) for g in groups])
     ry = np.concatenate([scaled(y, g) for g in groups])

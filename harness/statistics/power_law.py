@@ -42,6 +42,8 @@ def _logs(x, y) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected two 1-D arrays of one length; got shapes {x.shape} and {y.shape}")
     if len(x) < 3:
         raise ValueError(f"a power-law fit needs at least 3 points; got {len(x)}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("a power-law fit needs finite x and y (got nan or inf)")
     if np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("a power-law fit needs positive x and y")
     if np.ptp(np.log(x)) == 0:
@@ -87,7 +89,7 @@ def fit_power_law(x, y, level: float = 0.95) -> dict[str, Any]:
         "prefactor": float(np.exp(line["intercept"])),
         "ci": line["ci"],
         "ci_method": "t interval, n - 2 df (normal log residuals)",
-        "r2": 1.0 - rss / tss if tss > 0 else 1.0,
+        "r2": 1.0 - rss / tss if tss > 0 else float("nan"),  # a constant response explains nothing
         "bic": n * np.log(max(rss, 1e-300) / n) + 2 * np.log(n),
         "rss": rss,
         "sigma": line["sigma"],
@@ -121,10 +123,14 @@ def correlation_difference(y, x1, x2, level: float = 0.95) -> dict[str, Any]:
     n = len(y)
     if n < 4 or not len(x1) == len(x2) == n:
         raise ValueError(f"correlation_difference needs three arrays of one length n >= 4; got {n}")
+    if not all(np.all(np.isfinite(v)) for v in (y, x1, x2)):
+        raise ValueError("correlation_difference: non-finite values")
     if min(np.ptp(y), np.ptp(x1), np.ptp(x2)) == 0:
         raise ValueError("correlation_difference: a variable is constant")
     r = np.corrcoef([y, x1, x2])
     r1, r2, r12 = float(r[0, 1]), float(r[0, 2]), float(r[1, 2])
+    if abs(r12) >= 1 - 1e-12:
+        raise ValueError("correlation_difference: the two predictors are perfectly correlated (one law)")
     det = 1 - r1**2 - r2**2 - r12**2 + 2 * r1 * r2 * r12
     mean = (r1 + r2) / 2
     den = 2 * (n - 1) / (n - 3) * det + mean**2 * (1 - r12) ** 3
@@ -138,6 +144,7 @@ def correlation_difference(y, x1, x2, level: float = 0.95) -> dict[str, Any]:
 
     (l1, u1), (l2, u2) = fisher(r1), fisher(r2)
     c = ((r12 - r1 * r2 / 2) * (1 - r1**2 - r2**2 - r12**2) + r12**3) / max((1 - r1**2) * (1 - r2**2), 1e-300)
+    c = min(max(c, -1.0), 1.0)  # the correlation of r1 and r2: |r| = 1 would otherwise blow it up
     lower = r1 - r2 - math.sqrt(max(0.0, (r1 - l1) ** 2 + (u2 - r2) ** 2 - 2 * c * (r1 - l1) * (u2 - r2)))
     upper = r1 - r2 + math.sqrt(max(0.0, (u1 - r1) ** 2 + (r2 - l2) ** 2 - 2 * c * (u1 - r1) * (r2 - l2)))
     return {
@@ -175,9 +182,27 @@ def compare_laws(y, predictors: dict[str, Any], level: float = 0.95) -> dict[str
         for b in names[i + 1 :]
     }
     fitted = [n for n in names if "error" not in fits[n]]
+    unfitted = [n for n in names if n not in fitted]
+    if fitted and np.ptp(np.log(np.asarray(y, dtype=float))) == 0:
+        verdict = "cannot tell: the response is the same at every point"
+        return {
+            "fits": fits,
+            "collinearity": {},
+            "lowest_bic": None,
+            "tests": {},
+            "verdict": verdict,
+            "best": None,
+        }
     if len(fitted) < 2:
         verdict = f"only {fitted or 'no law'} could be fitted; nothing to compare"
-        return {"fits": fits, "collinearity": pairs, "tests": {}, "verdict": verdict, "best": None}
+        return {
+            "fits": fits,
+            "collinearity": pairs,
+            "lowest_bic": None,
+            "tests": {},
+            "verdict": verdict,
+            "best": None,
+        }
     best = min(fitted, key=lambda n: fits[n]["bic"])
     rivals = [n for n in fitted if n != best]
     collinear = [
@@ -217,9 +242,11 @@ def compare_laws(y, predictors: dict[str, Any], level: float = 0.95) -> dict[str
         worst_p = max(tests[n]["p"] for n in rivals)
         margin = min(fits[n]["bic"] for n in rivals) - fits[best]["bic"]
         verdict = (
-            f"{best} law preferred (Williams p ≤ {worst_p:.2g} against every rival; ΔBIC = {margin:.1f} over "
-            "the next)"
+            f"{best} law preferred (Williams p ≤ {worst_p:.2g} against every fitted rival; ΔBIC = {margin:.1f} "
+            "over the next)"
         )
+        if unfitted:
+            verdict += f"; not fitted, so not compared: {', '.join(unfitted)}"
         if fits[best]["r2"] < POOR_FIT:
             verdict += (
                 f", but it explains only R² = {fits[best]['r2']:.2f} of log capacity: better than the others, "
@@ -293,8 +320,12 @@ def effective_boundary(
     simulation in the tests). When the slope is not significantly non-zero the set is unbounded and ``ci``
     is None. ``extrapolated`` flags an A_eff outside the fitted range of A.
     """
+
+    def exp(v: float) -> float:  # beyond float range the boundary is simply unbounded
+        return math.exp(v) if v < 709.0 else math.inf
+
     a, b = math.log(fit["prefactor"]), fit["exponent"]
-    value = math.exp((math.log(capacity) - a) / b) if b != 0 else float("nan")
+    value = exp((math.log(capacity) - a) / b) if b != 0 else float("nan")
     n, xbar, sxx, sigma = fit["n"], fit["x_mean"], fit["sxx"], fit["sigma"]
     q = float(stats.t.ppf(0.5 + level / 2, n - 2)) ** 2 * sigma**2
     e = math.log(capacity) - (a + b * xbar)  # ln C minus the fitted mean at the centre of ln A
@@ -303,7 +334,7 @@ def effective_boundary(
     ci = None
     if quad > 0 and disc >= 0:
         roots = sorted(((e * b - math.sqrt(disc)) / quad, (e * b + math.sqrt(disc)) / quad))
-        ci = [math.exp(xbar + roots[0]), math.exp(xbar + roots[1])]
+        ci = [exp(xbar + roots[0]), exp(xbar + roots[1])]
     return {
         "a_eff": value,
         "ci": ci,

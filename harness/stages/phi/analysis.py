@@ -123,7 +123,7 @@ def measure_scheme(
         "mean_cut_mi": mip["mean_cut_mi"],
         "total_mi": mip["total"],
         "mip_search": mip["search"],
-        "mip_gap_bound": mip["gap_bound"],
+        "mip_gap_bound": None if np.isnan(mip["gap_bound"]) else mip["gap_bound"],  # None: no bound holds
         "ci": list(
             pairwise_phi_interval(local, n_boot=mi_cfg.bootstrap, level=mi_cfg.level, seed=mi_cfg.seed)
         ),
