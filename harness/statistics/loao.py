@@ -145,13 +145,12 @@ def size_basis(log_params: np.ndarray) -> np.ndarray:
 
     Model A (size only) and the null of the incremental-value test use it, so "topology adds value beyond
     size" means beyond any smooth function of size, not only beyond a line in ln(params): with a line, a
-    topology that is a curved function of size "added value" in 50–99% of null surveys (issue 17)."""
+    topology that is a curved function of size "added value" in 28 of 30 seeded null surveys (12
+    architectures; the spline keeps it within 0.05 + 2.5 SE over 60, tests/test_statistics.py)."""
     x = np.asarray(log_params, dtype=float).reshape(-1)
     distinct = len(np.unique(x))
     quantiles = (0.05, 0.35, 0.65, 0.95) if distinct >= 10 else (0.1, 0.5, 0.9) if distinct >= 5 else ()
-    knots = (
-        np.unique(np.quantile(np.unique(x), quantiles)) if quantiles else np.array([])
-    )  # over sizes, not rows
+    knots = np.unique(np.quantile(np.unique(x), quantiles)) if quantiles else np.array([])  # sizes, not rows
     columns = [x]
     if len(knots) >= 3:
         t_last, t_prev = knots[-1], knots[-2]

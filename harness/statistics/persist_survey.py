@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.params import StatisticsConfig
+from harness.statistics.correlation import _spearman as pearson_of_ranks  # batched over leading axes
 from harness.statistics.correlation import bonferroni, partial_spearman, rank_correlation, ranks
 from harness.statistics.loao import incremental_value_test, loao_ridge, size_basis
 from harness.statistics.repeated import friedman, kruskal_wallis, ordering_agreement, paired_cohens_d
@@ -289,19 +290,13 @@ def stratified_spearman(
     rx = np.concatenate([scaled(x, g) for g in groups])
     ry = np.concatenate([scaled(y, g) for g in groups])
 
-    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a = a - a.mean()
-        b = b - b.mean(axis=-1, keepdims=True)
-        den = np.sqrt((a**2).sum()) * np.sqrt((b**2).sum(axis=-1))
-        return (b @ a) / np.where(den > 0, den, np.nan)
-
-    rho = float(corr(rx, ry[None])[0])
+    rho = float(pearson_of_ranks(rx, ry))
     rng = np.random.default_rng(seed)
     offsets = np.cumsum([0] + [len(g) for g in groups])
     perms = np.empty((n_permutations, n), dtype=int)
     for b in range(n_permutations):
         perms[b] = np.concatenate([offsets[i] + rng.permutation(len(g)) for i, g in enumerate(groups)])
-    null = np.abs(corr(rx, ry[perms]))
+    null = np.abs(pearson_of_ranks(rx, ry[perms]))
     p = (1 + int(np.sum(null >= abs(rho) - 1e-12))) / (1 + n_permutations) if math.isfinite(rho) else None
     return {
         "n": n,
