@@ -70,7 +70,7 @@ def synthetic(arch, dataset, size: str, n: int, device, seed: int = 0):
     from harness.registry.adaptation import plan_adaptation
 
     gen = torch.Generator().manual_seed(seed)
-    shape = plan_adaptation(dataset, arch).shape
+    shape = plan_adaptation(dataset, arch, size).shape
     torch.manual_seed(seed)
     model = build_architecture(arch, dataset, size)
     if arch.input == "sequence":
@@ -148,7 +148,7 @@ def check_training(reg, pair, size: str, device, batch: int, steps: int) -> Call
         return {
             "architecture": pair.arch,
             "dataset": pair.dataset,
-            "shape": list(plan_adaptation(dataset, arch).shape),
+            "shape": list(plan_adaptation(dataset, arch, size).shape),
             "size": size,
             "device": device.type,
             "batch": batch,
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     seen: set[tuple[str, tuple[int, ...]]] = set()
     selections = [train_pairs, persist_pairs, phi_pairs, genesis_pairs]
     for pair in (p for select in selections for p in select(reg, args.profile)):
-        shape = tuple(plan_adaptation(reg.datasets[pair.dataset], reg.architectures[pair.arch]).shape)
+        shape = tuple(plan_adaptation(reg.datasets[pair.dataset], reg.architectures[pair.arch], size).shape)
         if (pair.arch, shape) in seen:
             continue
         seen.add((pair.arch, shape))

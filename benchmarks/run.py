@@ -132,7 +132,7 @@ def bench_training_step(device: str, profiles: list[str], batch: int = 64) -> li
         size = "tiny" if profile == "embedded" else "full"
         for pair in train_pairs(reg, profile):
             arch, ds = reg.architectures[pair.arch], reg.datasets[pair.dataset]
-            shape = plan_adaptation(ds, arch).shape
+            shape = plan_adaptation(ds, arch, size).shape
             if (pair.arch, size, tuple(shape)) in done:
                 continue
             done.add((pair.arch, size, tuple(shape)))

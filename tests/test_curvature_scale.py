@@ -117,7 +117,7 @@ def test_every_architecture_has_curvature_fisher_and_a_landscape_point(key: str)
     ]
     torch.manual_seed(0)
     model = build_architecture(arch, dataset, "tiny")
-    shape = plan_adaptation(dataset, arch).shape
+    shape = plan_adaptation(dataset, arch, "tiny").shape
     if arch.input == "sequence":
         x = torch.randint(0, dataset.vocab_size, (2, *shape))
     elif arch.input == "graph":

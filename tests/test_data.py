@@ -285,3 +285,31 @@ def test_planetoid_reads_raw_files_without_touching_the_data_folder(tmp_path: Pa
     assert data.official_test.sum() == 3 and data.official_test[-3:].all()
     assert data.edge_index.shape[1] == 2 * 523  # the ring, both directions
     assert file_manifest(folder) == before  # torch-geometric's processed cache went to a scratch copy
+
+
+def test_shapes_are_seeded_distinct_and_carry_the_class_only_in_the_shape():
+    import itertools
+
+    from harness.data.embedded import SHAPES, make_shapes, shape_mask
+
+    for size in (5, 7):  # no two classes draw the same mask at either box size
+        for a, b in itertools.combinations(SHAPES, 2):
+            assert not np.array_equal(shape_mask(a, size), shape_mask(b, size)), (size, a, b)
+    one, two, other = make_shapes(600, 8, 0.2, 3), make_shapes(600, 8, 0.2, 3), make_shapes(600, 8, 0.2, 4)
+    assert one.inputs.shape == (600, 3, 8, 8) and one.inputs.dtype == np.float32
+    assert np.array_equal(one.inputs, two.inputs) and np.array_equal(one.targets, two.targets)
+    assert not np.array_equal(one.inputs, other.inputs)
+    assert one.inputs.min() >= 0.0 and one.inputs.max() <= 1.0
+    assert set(np.unique(one.targets)) == set(range(10))
+    # colour carries no class information: the brightest foreground channel of noiseless images has the
+    # same mean in every class (each channel uniform in [0.5, 1]: 0.875 for the max of three)
+    noiseless = make_shapes(3000, 8, 0.0, 5)
+    brightest = noiseless.inputs.max(axis=(1, 2, 3))
+    means = np.array([brightest[noiseless.targets == c].mean() for c in range(10)])
+    assert np.all(np.abs(means - 0.875) < 0.02), means
+    with pytest.raises(ValueError, match="odd and at least 5"):
+        shape_mask("disc", 4)
+    with pytest.raises(ValueError, match="unknown shape 'star'"):
+        shape_mask("star", 5)
+    with pytest.raises(ValueError, match="image_size >= 5"):
+        make_shapes(10, 4, 0.1, 0)

@@ -45,7 +45,7 @@ def _tiny(key: str):
     torch.manual_seed(0)
     model = build_architecture(arch, _REG.datasets[dataset], "tiny")
     model, samples = bind_to_data(
-        model, data, adapt_inputs(data.inputs, plan_adaptation(_REG.datasets[dataset], arch))
+        model, data, adapt_inputs(data.inputs, plan_adaptation(_REG.datasets[dataset], arch, "tiny"))
     )
     return arch, model.eval(), torch.from_numpy(samples[:40])
 

@@ -43,7 +43,7 @@ def test_tiny_build_forward_backward(arch: str, dataset: str):
     data = load_dataset(dataset, d, "data")
     torch.manual_seed(0)
     model, samples = bind_to_data(
-        build_architecture(a, d, "tiny"), data, adapt_inputs(data.inputs, plan_adaptation(d, a))
+        build_architecture(a, d, "tiny"), data, adapt_inputs(data.inputs, plan_adaptation(d, a, "tiny"))
     )
     x = torch.from_numpy(samples[:16])
     logits = model(x)
@@ -316,3 +316,19 @@ def test_full_persist_is_the_plans_19_networks_on_its_3_datasets():
     archs, datasets = {p.arch for p in pairs}, {p.dataset for p in pairs}
     assert len(pairs) == 57 and len(archs) == 19 and datasets == {"cifar100", "cub200", "resisc45"}
     assert "cnn_small" not in archs  # the embedded stand-in, excluded by the selection
+
+
+def test_tiny_image_size_sets_the_tiny_input_and_leaves_full_size_alone(registries):
+    resnet, digits = registries.architectures["resnet18"], registries.datasets["digits"]
+    assert resnet.tiny_image_size == 8 and resnet.image_size == 32
+    assert plan_adaptation(digits, resnet).shape == [3, 32, 32]
+    assert plan_adaptation(digits, resnet, "full").steps == ("repeat_channels", "resize")
+    tiny = plan_adaptation(digits, resnet, "tiny")
+    assert tiny.shape == [3, 8, 8] and tiny.steps == ("repeat_channels",)  # 8x8 digits: no resize
+    from harness.models.build import builder_kwargs
+
+    assert builder_kwargs(resnet, digits, "tiny")["image_size"] == 8
+    assert builder_kwargs(resnet, digits, "full")["image_size"] == 32
+    # an entry without tiny_image_size takes image_size at both sizes
+    vgg = registries.architectures["vgg11_bn"]
+    assert vgg.tiny_image_size is None and plan_adaptation(digits, vgg, "tiny").shape == [3, 32, 32]

@@ -118,6 +118,79 @@ def test_parallel_run_records_exactly_what_a_serial_dvc_repro_records(tmp_path: 
     assert sorted(ran_stages(harness_run(parallel, "b"))) == ["a", "b"]
 
 
+MODULE_STEP = (
+    "import os, pathlib, sys\n"
+    "print('preloaded', 'torch' in sys.modules, 'path0', sys.path[0], 'hash', hash('survey'), 'argv', sys.argv[1:])\n"
+    "pathlib.Path(f'pid-{sys.argv[1]}').write_text(str(os.getpid()))\n" + STEP
+)
+
+
+def module_project(path: Path, preload: bool = True) -> Path:
+    """The pipeline a → b, d of `small_project` with `python -m stepmod` commands."""
+    path.mkdir(parents=True)
+    (path / "stepmod.py").write_text(MODULE_STEP)
+    pipeline = {
+        "stages": {
+            "a": {"cmd": "python -m stepmod a", "deps": ["stepmod.py"], "outs": ["a.txt"]},
+            "b": {"cmd": "python -m stepmod b a", "deps": ["stepmod.py", "a.txt"], "outs": ["b.txt"]},
+            "d": {"cmd": "python -m stepmod d", "deps": ["stepmod.py"], "outs": ["d.txt"]},
+        }
+    }
+    (path / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    (path / "cluster.yaml").write_text(NO_DASHBOARD + f"preload: {str(preload).lower()}\n")
+    (path / ".gitignore").write_text(".attempts-*\nmode-*\npid-*\n/logs/\n")
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "p"],
+    ):
+        run(cmd, path)
+    return path
+
+
+def test_python_module_stages_run_in_the_preloaded_forkserver_as_python_m_would(tmp_path: Path):
+    """`python -m MODULE` stages run in a child of the worker's forkserver (torch already imported), with
+    the stage's directory, arguments, environment, hash seed, output and exit status; the same stage with
+    `preload: false` runs in a fresh interpreter and writes the same outputs."""
+    results = {}
+    for preload in (True, False):
+        repo = tmp_path / f"preload-{preload}"
+        module_project(repo, preload)
+        (repo / "mode-d").write_text("fail")
+        out = harness_run(repo, "--jobs", "2", check=False)
+        assert out.returncode != 0 and "d" in out.stdout and "exit status 3" in out.stdout, out.stdout
+        assert sorted(ran_stages(out)) == ["a", "b", "d"] and (repo / "b.txt").read_text() == "ba"
+        logs = {name: (repo / "logs" / "stages" / f"{name}.log").read_text() for name in "abd"}
+        assert "boom: stage d cannot go on" in logs["d"]  # stderr reaches the log
+        assert "up to date" in run(["dvc", "status", "a", "b"], repo).stdout
+        results[preload] = logs
+    fresh_hash = run(["python", "-c", "print(hash('survey'))"], tmp_path).stdout.strip()  # PYTHONHASHSEED=0
+    for preload, logs in results.items():
+        for name, args in (("a", "['a']"), ("b", "['b', 'a']")):
+            assert f"preloaded {preload} path0 {tmp_path / f'preload-{preload}'}" in logs[name], logs[name]
+            assert f"hash {fresh_hash} argv {args}" in logs[name]
+            threads = max(1, len(os.sched_getaffinity(0)) // 2)
+            assert f"threads {threads} trim None hashseed 0" in logs[name]
+
+
+def test_a_forkserver_stage_dies_with_its_worker_and_is_rerun(tmp_path: Path):
+    repo = module_project(tmp_path / "repo")
+    (repo / "mode-b").write_text("hang-once")
+    proc = _popen_run(repo)
+    _wait_for(lambda: (repo / ".attempts-b").exists() and (repo / "pid-b").exists())
+    stage = psutil.Process(int((repo / "pid-b").read_text()))
+    forkserver = stage.parent()
+    worker = forkserver.parent()
+    assert "forkserver" in " ".join(forkserver.cmdline()) and "python" in worker.name()
+    worker.kill()  # the forkserver sees its worker go and exits; the stage gets SIGKILL (PDEATHSIG)
+    stage.wait(timeout=30)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    assert (repo / ".attempts-b").read_text() == "2" and (repo / "b.txt").read_text() == "ba"
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
 def test_a_failed_stage_skips_its_descendants_and_the_others_finish(tmp_path: Path):
     repo = small_project(tmp_path / "repo")
     (repo / "mode-b").write_text("fail")

@@ -85,7 +85,7 @@ def test_first_and_last_layers_follow_execution_order(key: str):
     executed: list[nn.Module] = []
     hooks = [m.register_forward_pre_hook(lambda mod, _: executed.append(mod)) for m in layers]
     ds = _REG.datasets[dataset]
-    shape = plan_adaptation(ds, arch).shape  # what the network receives (resized, repeated channels)
+    shape = plan_adaptation(ds, arch, "tiny").shape  # what the network receives (resized, repeated channels)
     x = torch.randint(0, ds.vocab_size, (2, *shape)) if arch.input == "sequence" else torch.randn(2, *shape)
     with torch.no_grad():
         if arch.input == "graph":

@@ -18,7 +18,7 @@ def builder_kwargs(
 ) -> dict[str, object]:
     """The keyword arguments the builder is called with: entry kwargs (+ tiny overrides) plus the
     dataset-derived inputs of the architecture's input kind."""
-    shape = plan_adaptation(dataset, arch).shape
+    shape = plan_adaptation(dataset, arch, size).shape
     kwargs: dict[str, object] = dict(arch.kwargs)
     if size == "tiny":
         kwargs.update(arch.tiny)

@@ -158,6 +158,10 @@ class ClusterConfig(_Config):
     """Folder of one log file per stage (its command's stdout and stderr)."""
     dashboard: str | None = ":8787"
     """Address of Dask's live dashboard (task stream, progress; served by bokeh); null: none locally."""
+    preload: bool = True
+    """Run each ``python -m …`` stage command in a child forked from a per-worker server that imported
+    torch once (about 5 s saved per stage on 2 cores); false: every command in a fresh shell, exactly as
+    `dvc repro` starts it."""
     local: LocalConfig = LocalConfig()
     slurm: SlurmConfig = SlurmConfig()
     resources: dict[str, StageResources] = {}

@@ -167,7 +167,7 @@ def estimate_train(
         ds = reg.datasets[pair.dataset]
         n_train = ds.split.train_samples(ds.samples)
         steps = 0 if n_train is None else cfg.epochs * math.ceil(n_train / cfg.batch_size)
-        shape = tuple(plan_adaptation(ds, reg.architectures[pair.arch]).shape)
+        shape = tuple(plan_adaptation(ds, reg.architectures[pair.arch], cfg.size).shape)
         measured = costs.get((pair.arch, cfg.size, shape))
         seconds = (
             None if measured is None or not steps else steps * measured[0] * cfg.batch_size / measured[1]

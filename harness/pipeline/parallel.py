@@ -54,6 +54,8 @@ WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     # no MALLOC_TRIM_THRESHOLD_ for local workers (see executors.DASK_WORKER_ENVIRONMENT)
     "distributed.nanny.pre-spawn-environ": {},
+    # a daemonic worker may not have children: its forkserver runs the stages (executors docstring)
+    "distributed.worker.daemon": False,
 }
 
 
@@ -250,7 +252,7 @@ class GraphRun:
         stage.commit()
         self.lock.add(stage)
 
-    def job(self, stage: Any, logs: Path) -> StageJob:
+    def job(self, stage: Any, logs: Path, preload: bool = True) -> StageJob:
         commands = stage.cmd if isinstance(stage.cmd, list) else stage.cmd.splitlines()
         name = self.name(stage)
         return StageJob(
@@ -264,6 +266,7 @@ class GraphRun:
                 ("DVC_STAGE", name),
                 *self.user_env,
             ),
+            preload=preload,
         )
 
 
@@ -465,7 +468,7 @@ def _run(
         while ready and len(running) < slots:
             _, _, stage = heapq.heappop(ready)
             name = run.name(stage)
-            job = run.job(stage, logs)
+            job = run.job(stage, logs, config.preload)
             running[executor.submit(job, config.stage_resources(name).gpus, run.rank[stage])] = stage
             say(f"Running stage '{name}' (log: {_relative(job.log)})")
 

@@ -7,7 +7,7 @@ architecture's declared resolution). Combinations without a rule are refused wit
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from harness.registry.schema import JOINABLE_MODALITIES, ArchitectureEntry, DatasetEntry
 
@@ -23,8 +23,11 @@ class IncompatibleInput(ValueError):
     """No declared rule joins this dataset to this architecture."""
 
 
-def plan_adaptation(dataset: DatasetEntry, arch: ArchitectureEntry) -> Adaptation:
-    """The declared rule joining ``dataset`` to ``arch``, or ``IncompatibleInput`` saying why not."""
+def plan_adaptation(
+    dataset: DatasetEntry, arch: ArchitectureEntry, size: Literal["tiny", "full"] = "full"
+) -> Adaptation:
+    """The declared rule joining ``dataset`` to ``arch`` built at ``size``, or ``IncompatibleInput`` saying
+    why not. Images are resized to ``arch.image_size`` (at tiny size ``arch.tiny_image_size`` where given)."""
     if (dataset.modality, arch.input) not in JOINABLE_MODALITIES:
         raise IncompatibleInput(
             f"no declared rule adapts {dataset.modality} data to an architecture taking {arch.input} input"
@@ -35,7 +38,7 @@ def plan_adaptation(dataset: DatasetEntry, arch: ArchitectureEntry) -> Adaptatio
     if arch.input != "image":
         return Adaptation((), shape)
     steps: list[str] = []
-    channels, size = shape[0], shape[1]
+    channels, side = shape[0], shape[1]
     if arch.image_channels is not None and arch.image_channels != channels:
         if channels != 1:
             raise IncompatibleInput(
@@ -44,7 +47,8 @@ def plan_adaptation(dataset: DatasetEntry, arch: ArchitectureEntry) -> Adaptatio
             )
         steps.append("repeat_channels")
         channels = arch.image_channels
-    if arch.image_size is not None and arch.image_size != size:
+    target = arch.tiny_image_size if size == "tiny" and arch.tiny_image_size is not None else arch.image_size
+    if target is not None and target != side:
         steps.append("resize")
-        size = arch.image_size
-    return Adaptation(tuple(steps), [channels, size, size])
+        side = target
+    return Adaptation(tuple(steps), [channels, side, side])

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             raise RegistryError([Problem(f"registry/{registry}.yaml", key, None, MISSING_ENTRY)])
     runtime, cfg, data_params = read_section("runtime"), read_section("train"), read_section("data")
     arch, ds = reg.architectures[pair.arch], reg.datasets[pair.dataset]
-    adaptation = plan_adaptation(ds, arch)
+    adaptation = plan_adaptation(ds, arch, cfg.size)
 
     import torch
     from dvclive import Live

@@ -68,14 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.memorize import memorize
 
     device = resolve_device(runtime.device)
-    inputs = ctx.inputs()
     k = dataset.num_classes
-    pool = len(inputs)
-    n_max = min(search.n_max, pool)
     states = cache_root() / "genesis_capacity" / run_id
     states.mkdir(parents=True, exist_ok=True)
     results, resumed = {}, {}
     for name, cfg in budgets.items():
+        inputs = ctx.inputs(cfg.size)
+        pool = len(inputs)
+        n_max = min(search.n_max, pool)
         make_deterministic(runtime.seed, runtime.deterministic)
         counts = volume_and_area(build_architecture(arch, dataset, cfg.size))
         seeds = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,10 +35,11 @@ class GenesisPair:
     def params(self) -> dict[str, Any]:
         return {name: c.model_dump() for name, c in self.config.items()}
 
-    def inputs(self) -> np.ndarray:
-        """Every sample of the dataset as the architecture takes it (memorization has no held-out split)."""
+    def inputs(self, size: Literal["tiny", "full"]) -> np.ndarray:
+        """Every sample of the dataset as the architecture built at ``size`` takes it (memorization has no
+        held-out split)."""
         data = load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
-        return adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch))
+        return adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch, size))
 
 
 def start_genesis_stage(argv: list[str] | None, description: str, sections: list[str]) -> GenesisPair:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
 
     device = resolve_device(runtime.device)
     data = load_dataset(pair.dataset, dataset, read_section("data").root)
-    inputs = adapt_inputs(data.inputs, plan_adaptation(dataset, arch))
+    inputs = adapt_inputs(data.inputs, plan_adaptation(dataset, arch, cfg.budget.size))
     split = split_dataset(data, dataset.split.val_fraction, dataset.split.test_fraction, seed=runtime.seed)
     rng = np.random.default_rng(cfg.seed)
     train_rows = rng.choice(split.train, size=min(cfg.n_train, len(split.train)), replace=False)

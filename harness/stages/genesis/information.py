@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.training.ensemble import memorize_ensemble
 
     device = resolve_device(runtime.device)
-    inputs = ctx.inputs()
+    inputs = ctx.inputs(budget.size)
     n = int(min(median, cfg.max_samples, len(inputs)))
     order = np.random.default_rng(cfg.seed).permutation(len(inputs))[:n]
     x = torch.from_numpy(inputs[order]).to(device)

@@ -73,12 +73,14 @@ def open_run(key: str) -> PersistRun:
 def task_arrays(
     ctx: PersistRun, task: Literal["task_a", "task_b"]
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{train, val, test} → (inputs adapted to the architecture, labels 0..n−1) of one task."""
+    """{train, val, test} → (inputs adapted to the architecture built at ``persist.task_a.size``, as every
+    PERSIST stage builds it; labels 0..n−1) of one task."""
     data = load_dataset(ctx.run.dataset, ctx.dataset, ctx.data_root)
     data = class_subset(data, getattr(ctx.dataset.tasks, task))
     split = ctx.dataset.split
     idx = split_dataset(data, split.val_fraction, split.test_fraction, seed=ctx.split_seed)
-    inputs = adapt_inputs(data.inputs, plan_adaptation(ctx.dataset, ctx.arch))
+    size = read_section("persist.task_a").size
+    inputs = adapt_inputs(data.inputs, plan_adaptation(ctx.dataset, ctx.arch, size))
     return {name: (inputs[rows], data.targets[rows]) for name, rows in idx._asdict().items()}
 
 

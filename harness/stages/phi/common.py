@@ -52,6 +52,11 @@ class PhiPair:
         payload = {"entries": self.entries, "params": self.params, "code": code_version(modules)}
         return stable_hash({**payload, "upstream": upstream or {}})
 
+    @property
+    def size(self) -> str:
+        """The size every PHI network of this pair is built at: ``phi.train.size`` (tiny | full)."""
+        return self.config["phi.train"].size
+
     @functools.cached_property
     def data(self):
         """The dataset entry's arrays, loaded once per stage."""
@@ -68,21 +73,25 @@ class PhiPair:
     def task_splits(self, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{train, val, test} → (model inputs, labels 0..n−1) of the dataset entry's ``task`` classes."""
         data = class_subset(self.data, getattr(self.dataset.tasks, task))
-        return self._split(data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch)))
+        return self._split(
+            data, adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch, self.size))
+        )
 
     def other_dataset_splits(self, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{train, val, test} → (model inputs, labels) of another (non-graph) dataset ``key`` fed to this
         pair's architecture, split as every stage splits."""
         entry = self.reg.datasets[key]
         data = load_dataset(key, entry, read_section("data").root)
-        return self._split(data, adapt_inputs(data.inputs, plan_adaptation(entry, self.arch)), entry)
+        return self._split(
+            data, adapt_inputs(data.inputs, plan_adaptation(entry, self.arch, self.size)), entry
+        )
 
     def splits(self) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """(the network built for this data, {train, val, test} → (model inputs, labels))."""
         from harness.models.build import bind_to_data, build_architecture
 
-        model = build_architecture(self.arch, self.dataset, self.config["phi.train"].size)
-        inputs = adapt_inputs(self.data.inputs, plan_adaptation(self.dataset, self.arch))
+        model = build_architecture(self.arch, self.dataset, self.size)
+        inputs = adapt_inputs(self.data.inputs, plan_adaptation(self.dataset, self.arch, self.size))
         model, samples = bind_to_data(model, self.data, inputs)
         return model, self._split(self.data, samples)
 
