@@ -180,7 +180,7 @@ def run_in_forkserver(module: str, args: list[str], wdir: str, env: dict[str, st
         ctx = _forkserver_context()
         os.environ.update(wanted)
         _FORKSERVER_START = dict(wanted)
-    elif _FORKSERVER_START != wanted:
+    elif wanted != _FORKSERVER_START:
         with open(log, "a", encoding="utf-8") as out:
             return subprocess.run(
                 [sys.executable, "-m", module, *args], cwd=wdir, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -202,7 +202,6 @@ def _module_main(module: str, args: list[str], wdir: str, env: dict[str, str], l
     import atexit
     import runpy
     import signal
-
     from multiprocessing import forkserver
 
     if sys.platform.startswith("linux"):  # die with the forkserver, which exits with its worker
