@@ -131,7 +131,12 @@ def module_project(path: Path, preload: bool = True) -> Path:
     (path / "stepmod.py").write_text(MODULE_STEP)
     pipeline = {
         "stages": {
-            "a": {"cmd": "python -m stepmod a", "deps": ["stepmod.py"], "outs": ["a.txt"]},
+            # two commands: the second's log lines must follow the first's output, not overwrite it
+            "a": {
+                "cmd": ["python -m stepmod a", "python -m stepmod a2"],
+                "deps": ["stepmod.py"],
+                "outs": ["a.txt", "a2.txt"],
+            },
             "b": {"cmd": "python -m stepmod b a", "deps": ["stepmod.py", "a.txt"], "outs": ["b.txt"]},
             "d": {"cmd": "python -m stepmod d", "deps": ["stepmod.py"], "outs": ["d.txt"]},
         }
@@ -147,6 +152,30 @@ def module_project(path: Path, preload: bool = True) -> Path:
     ):
         run(cmd, path)
     return path
+
+
+def test_only_plain_python_m_commands_of_this_interpreter_take_the_forkserver(tmp_path: Path):
+    from harness.pipeline.executors import python_module_command
+
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin"}
+    cmd = "python -m harness.stages.phi.transfer gpt2_small-char_corpus --schemes phi_layer,phi_positions"
+    assert python_module_command(cmd, env) == (
+        "harness.stages.phi.transfer",
+        ["gpt2_small-char_corpus", "--schemes", "phi_layer,phi_positions"],
+    )
+    for shell_syntax in (
+        "python -m a.b x && echo done",
+        "python -m a.b $HOME",
+        "python -m a.b > out",
+        "python -m a.b 'x y'",
+    ):
+        assert python_module_command(shell_syntax, env) is None
+    assert python_module_command("python step.py a", env) is None  # a script, not a module
+    assert python_module_command("python -m", env) is None
+    other = tmp_path / "bin"
+    other.mkdir()
+    (other / "python").symlink_to("/bin/true")
+    assert python_module_command("python -m a.b", {"PATH": f"{other}:{VENV_BIN}"}) is None  # another python
 
 
 def test_python_module_stages_run_in_the_preloaded_forkserver_as_python_m_would(tmp_path: Path):
@@ -167,7 +196,12 @@ def test_python_module_stages_run_in_the_preloaded_forkserver_as_python_m_would(
         results[preload] = logs
     fresh_hash = run(["python", "-c", "print(hash('survey'))"], tmp_path).stdout.strip()  # PYTHONHASHSEED=0
     for preload, logs in results.items():
-        for name, args in (("a", "['a']"), ("b", "['b', 'a']")):
+        assert (
+            logs["a"].index("argv ['a']")
+            < logs["a"].index("> python -m stepmod a2")
+            < logs["a"].index("argv ['a2']")
+        )
+        for name, args in (("a", "['a']"), ("a", "['a2']"), ("b", "['b', 'a']")):
             assert f"preloaded {preload} path0 {tmp_path / f'preload-{preload}'}" in logs[name], logs[name]
             assert f"hash {fresh_hash} argv {args}" in logs[name]
             threads = max(1, len(os.sched_getaffinity(0)) // 2)

@@ -122,9 +122,10 @@ def execute_stage(job: StageJob) -> StageOutcome:
         for cmd in job.commands:
             out.write(f"> {cmd}\n")
             out.flush()
-            module = python_module_command(cmd, env) if job.preload else None
-            if module is not None:
-                code = run_in_forkserver(module[0], module[1], job.wdir, env, str(log))
+            module = python_module_command(cmd, env) if job.preload and _may_fork() else None
+            code = run_in_forkserver(module[0], module[1], job.wdir, env, str(log)) if module else None
+            if code is not None:
+                out.seek(0, os.SEEK_END)  # the child appended to the log through its own descriptor
             else:
                 code = subprocess.run(
                     [*guard, *_make_cmd(shell, cmd)],
@@ -136,6 +137,15 @@ def execute_stage(job: StageJob) -> StageOutcome:
             if code != 0:
                 break
     return StageOutcome(job.name, code, time.perf_counter() - start, socket.gethostname())
+
+
+def _may_fork() -> bool:
+    """Whether this worker may start a forkserver: ``multiprocessing`` refuses children to a daemonic
+    process (a Dask worker whose ``distributed.worker.daemon`` was left true); its stages then run in a
+    fresh shell."""
+    import multiprocessing
+
+    return not multiprocessing.current_process().daemon
 
 
 def python_module_command(cmd: str, env: dict[str, str]) -> tuple[str, list[str]] | None:
@@ -155,38 +165,28 @@ def python_module_command(cmd: str, env: dict[str, str]) -> tuple[str, list[str]
     return words[2], words[3:]
 
 
-def _forkserver_context() -> Any:
-    """This worker's forkserver, started on first use with ``STAGE_PRELOAD`` imported and without the
-    variables a Dask nanny sets for its worker (``DASK_WORKER_ENVIRONMENT``): glibc and the hash seed read
-    them when an interpreter starts, and the forkserver's children inherit that start."""
+def run_in_forkserver(module: str, args: list[str], wdir: str, env: dict[str, str], log: str) -> int | None:
+    """Run ``python -m module args`` in a child of this worker's preloaded forkserver; its exit code, or
+    None when it cannot (the caller then runs the command in a fresh shell).
+
+    The forkserver starts on first use with ``STAGE_PRELOAD`` imported, in this worker's environment
+    without the variables a Dask nanny sets for its worker (``DASK_WORKER_ENVIRONMENT``) and with the
+    coordinator's own values of them from ``env``: glibc and the hash seed read them when an interpreter
+    starts, and the forkserver's children inherit that start. A later job asking for other values gets
+    None, since a forked child cannot change how its interpreter started."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(STAGE_PRELOAD))
-    for key in DASK_WORKER_ENVIRONMENT:
-        os.environ.pop(key, None)
-    return ctx
-
-
-def run_in_forkserver(module: str, args: list[str], wdir: str, env: dict[str, str], log: str) -> int:
-    """Run ``python -m module args`` in a child of this worker's preloaded forkserver; its exit code.
-
-    The variables of ``DASK_WORKER_ENVIRONMENT`` that ``env`` sets (the coordinator's own) are applied
-    to the forkserver when it starts; a later job asking for other values runs in a fresh interpreter
-    instead, since a forked child cannot change how its interpreter started."""
-    wanted = {k: env[k] for k in DASK_WORKER_ENVIRONMENT if k in env}
     global _FORKSERVER_START
+    wanted = {k: env[k] for k in DASK_WORKER_ENVIRONMENT if k in env}
     if _FORKSERVER_START is None:
-        ctx = _forkserver_context()
-        os.environ.update(wanted)
+        for key in DASK_WORKER_ENVIRONMENT:
+            os.environ.pop(key, None)
+        os.environ.update(wanted)  # kept, so that a restarted forkserver starts the same way
         _FORKSERVER_START = dict(wanted)
     elif wanted != _FORKSERVER_START:
-        with open(log, "a", encoding="utf-8") as out:
-            return subprocess.run(
-                [sys.executable, "-m", module, *args], cwd=wdir, env=env, stdout=out, stderr=subprocess.STDOUT
-            ).returncode
-    else:
-        ctx = _forkserver_context()
+        return None
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(STAGE_PRELOAD))
     child = ctx.Process(target=_module_main, args=(module, args, wdir, env, log), name=module)
     child.start()
     child.join()
