@@ -21,12 +21,17 @@ from pydantic import (
     model_validator,
 )
 
-from harness.registry.yaml_loader import load_yaml_strict
-from harness.training.config import TrainConfig
+from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
+from harness.training.config import TrainConfig, reject_booleans_for_numbers
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        return reject_booleans_for_numbers(cls, value, info.field_name)
 
 
 class SurveySection(_Section):
@@ -309,7 +314,12 @@ class PhiStatisticsConfig(_Section):
 class Checkpoints(RootModel[list[float]]):
     """Fractions of training (0 = initialization, 1 = the last step), distinct and increasing."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        return reject_booleans_for_numbers(cls, value, info.field_name)
 
     @model_validator(mode="after")
     def _fractions(self) -> Checkpoints:
@@ -486,9 +496,24 @@ def validate_params(raw: Any, origin: str) -> SurveyParams:
         raise ParamsError(format_validation_error(err, origin)) from None
 
 
+def _load(path: str | Path) -> Any:
+    """params.yaml parsed; a YAML syntax error or a duplicate key is a ParamsError naming file and line."""
+    import yaml
+
+    try:
+        return load_yaml_strict(path)
+    except DuplicateKeyError as err:
+        raise ParamsError(str(err)) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ParamsError(f"{where}: YAML syntax error: {problem}") from None
+
+
 def read_section(name: str, path: str | Path = "params.yaml") -> Any:
     """Read and validate one section (``train``) or subsection (``persist.landscape``) of params.yaml."""
-    raw = load_yaml_strict(path) or {}
+    raw = _load(path) or {}
     for part in name.split("."):
         if not isinstance(raw, dict) or part not in raw:
             raise ParamsError(f"{path}: missing section '{name}'")
@@ -503,4 +528,4 @@ def read_section(name: str, path: str | Path = "params.yaml") -> Any:
 
 def read_params(path: str | Path = "params.yaml") -> SurveyParams:
     """Read and validate the whole params.yaml."""
-    return validate_params(load_yaml_strict(path), str(path))
+    return validate_params(_load(path), str(path))

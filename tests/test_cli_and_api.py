@@ -62,3 +62,32 @@ def test_every_public_name_resolves():
 
     for name in harness.__all__:
         assert callable(getattr(harness, name)) or isinstance(getattr(harness, name), type), name
+
+
+def test_check_refuses_bad_params_with_one_line_naming_file_line_and_field(capsys, monkeypatch, tmp_path):
+    """Issue 18, item 8: a YAML syntax error or duplicate key in params.yaml was a traceback; `lr: .inf`
+    and `epochs: true` were accepted (as inf and 1)."""
+    repo = copy_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    good = (repo / "params.yaml").read_text()
+    assert "  epochs: 30\n" in good and "  lr: 0.05\n" in good and "  - 0.25\n" in good
+    cases = {
+        "params.yaml:13:13: YAML syntax error": good.replace("  epochs: 30\n", "  epochs: [3\n", 1),
+        "params.yaml:13: duplicate key 'epochs'": good.replace(
+            "  epochs: 30\n", "  epochs: 30\n  epochs: 3\n", 1
+        ),
+        "field 'train.lr': Input should be a finite number": good.replace("  lr: 0.05\n", "  lr: .inf\n", 1),
+        "field 'train.epochs': Value error, expected a number, got a boolean": good.replace(
+            "  epochs: 30\n", "  epochs: true\n", 1
+        ),
+        "field 'phi.checkpoints': Value error, expected a number, got a boolean": good.replace(
+            "  - 0.25\n", "  - true\n", 1
+        ),
+    }
+    for expected, text in cases.items():
+        (repo / "params.yaml").write_text(text)
+        assert main(["check"]) == 2, expected
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err, err
+    (repo / "params.yaml").write_text(good)
+    assert main(["check"]) == 0

@@ -187,6 +187,21 @@ def test_phi_statistics_correlations_and_bonferroni():
     assert stats["calibration_recovered"]["ksg1"]["median"] == 0.5
 
 
+def test_a_diverged_network_is_listed_but_not_tested():
+    # issue 18: a network that diverged keeps the checkpoints it reached before diverging (here 0 and 0.5);
+    # an earlier checkpoint must not stand in for its end-of-training Φ in the cross-architecture tests
+    records = [_record(f"net{i}", [1.0, 1.5 + i, 2.0 + i], gap=0.01 * i, pci=0.1 * i) for i in range(5)]
+    diverged = _record("blown", [1.0, 9.0, 9.0], gap=0.5, pci=0.9)
+    diverged["status"] = "diverged"
+    diverged["checkpoints"][-1] = {"fraction": 1.0, "status": "diverged", "schemes": {}, "pci": None}
+    stats = phi_statistics([*records, diverged], level=0.05, tolerance=0.05, n_boot=20)
+    row = next(r for r in stats["rows"] if r["architecture"] == "blown")
+    assert row["status"] == "diverged" and row["gap"] is None and row["layer_phi"] is None
+    tests = {t["test"] + t["method"]: t for t in stats["tests"]}
+    assert tests["Φ_pair per cut pair[phi_layer] vs generalization gapspearman"]["n"] == 5
+    assert tests["PCI vs Φ_pair per cut pair[layer]spearman"]["n"] == 5
+
+
 def test_primary_tests_do_not_rank_module_counts():
     # issue 17: a complete graph with pairwise MI 1 nat has Φ_pair = 1, 4, 9, 16 for 2, 4, 6, 8 modules while
     # the MI of a cut pair stays 1; with gap = 0.01 x module count raw Φ_pair gave "ρ = 1.0, exact p = 0.0028"

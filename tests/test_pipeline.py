@@ -16,6 +16,7 @@ import yaml
 
 from harness.params import read_params
 from harness.pipeline.generate import render_pipeline
+from harness.stages.phi.common import checkpoint_name
 from tests.conftest import REPO, VENV_BIN, copy_repo, micro_repo_copy, ran_stages, run
 from tests.test_report import render_in_chromium
 
@@ -462,3 +463,39 @@ def test_full_profile_lists_its_stages_and_stops_cleanly_without_data(tmp_path: 
     text = proc.stdout + proc.stderr
     assert "dataset 'cifar10'" in text and "data/cifar-10-batches-py" in text and "data.root" in text
     assert ran_stages(proc) == ["check"] and not (repo / "results" / "train").exists()
+
+
+def test_a_diverging_phi_network_is_recorded_and_the_phi_statistics_still_run(tmp_path: Path):
+    """Issue 18, item 1: with phi.train.lr = 1e6 the network's weights become NaN during training. The
+    checkpoint of the diverging epoch is recorded as "diverged" with no weights (not as reached with chance
+    accuracy), phi_measure measures the checkpoints before it and exits 0 (a degenerate covariance is
+    recorded, not raised), and phi_statistics lists the pair as diverged, outside every test."""
+
+    def diverging(repo: Path) -> None:
+        path = repo / "registry" / "surveys.yaml"
+        old = "train: {epochs: 2, batch_size: 64, optimizer: sgd, lr: 0.05,"
+        text = path.read_text()
+        assert text.count(old) == 1
+        path.write_text(
+            text.replace(old, "train: {epochs: 2, batch_size: 64, optimizer: sgd, lr: 1000000.0,")
+        )
+
+    repo = micro_repo_copy(tmp_path / "repo", diverging)
+    out = run(["harness", "run", "--jobs", "2", "phi_statistics"], repo)
+    assert "0 failed" in out.stdout, out.stdout
+    trained = json.loads((repo / "results/phi/mlp_2-blobs/train/metrics.json").read_text())
+    assert trained["status"] == "diverged"
+    statuses = [c.get("status", "reached") for c in trained["checkpoints"]]
+    assert statuses[0] == "reached" and "diverged" in statuses, statuses
+    for c in trained["checkpoints"]:
+        weights = (
+            repo
+            / "results/phi/mlp_2-blobs/train/checkpoints"
+            / f"{checkpoint_name(c['fraction'])}.safetensors"
+        )
+        assert weights.exists() == (c.get("status", "reached") == "reached")
+    measures = json.loads((repo / "results/phi/mlp_2-blobs/measure/measures.json").read_text())
+    assert measures["status"] == "diverged" and measures["checkpoints"][0]["schemes"]
+    stats = json.loads((repo / "results/phi_statistics/statistics.json").read_text())
+    assert [r["status"] for r in stats["rows"]] == ["diverged"] and stats["rows"][0]["layer_phi"] is None
+    assert "up to date" in run(["dvc", "status", "phi_statistics"], repo).stdout

@@ -64,7 +64,11 @@ def _sizes(rows: list[dict[str, Any]], scheme: str | None) -> dict[str, Any]:
 
 
 def final_checkpoint(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The last checkpoint of a ``measures.json`` record that has measurements (None when none has)."""
+    """The last checkpoint of a ``measures.json`` record that has measurements (None when none has, or
+    when training diverged: a diverged network has no end-of-training Φ, and an earlier checkpoint must not
+    stand in for it in the cross-architecture tests)."""
+    if record.get("status", "ok") != "ok":
+        return None
     done = [c for c in record["checkpoints"] if c.get("schemes")]
     return done[-1] if done else None
 

@@ -131,6 +131,11 @@ def start_phi_stage(
     )
 
 
+def checkpoint_reached(record: dict) -> bool:
+    """Whether ``phi_train`` saved finite weights at this checkpoint (not "not reached", not "diverged")."""
+    return record.get("status") not in ("not reached", "diverged")
+
+
 def checkpoint_name(fraction: float) -> str:
     """File stem of the checkpoint at ``fraction`` of training, in percent: ``p025`` for 0.25."""
     return f"p{fraction * 100:03.0f}" if float(fraction * 100).is_integer() else f"p{fraction * 100:07.3f}"

@@ -28,7 +28,7 @@ from harness.stages.phi.analysis import (
     probe_sets,
     seeded_rows,
 )
-from harness.stages.phi.common import checkpoint_name, schemes_arg, start_phi_stage
+from harness.stages.phi.common import checkpoint_name, checkpoint_reached, schemes_arg, start_phi_stage
 
 STAGE_MODULE = "harness.stages.phi.measure"
 SECTIONS = [
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     for record in trained["checkpoints"]:
         entry = {**record, "schemes": {}, "pci": None, "information_plane": None}
         path = f"{ckpt_dir}/{checkpoint_name(record['fraction'])}.safetensors"
-        if record.get("status") == "not reached":
+        if not checkpoint_reached(record):  # not reached, or diverged: no finite weights to measure
             checkpoints.append(entry)
             continue
         model.load_state_dict(load_file(path))
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
             except SchemeNotApplicable as err:
                 not_applicable[key] = str(err)
                 continue
-            except ValueError as err:  # e.g. a diverged checkpoint's non-finite activations
-                entry["schemes"][key] = {"status": "failed", "error": str(err)}
+            except (ValueError, RuntimeError) as err:  # e.g. a degenerate covariance (torch's LinAlgError)
+                entry["schemes"][key] = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
                 continue
             entry["schemes"][key] = result
             if kwargs["scheme"] == "layer":
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             + ", ".join(f"{k} Φ_pair {v['phi']:.3f}" for k, v in entry["schemes"].items() if "phi" in v)
         )
     robustness = None
-    reached = [c for c in checkpoints if c.get("status") != "not reached"]
+    reached = [c for c in checkpoints if checkpoint_reached(c)]
     if ctx.dataset.modality == "image" and reached and trained["status"] == "ok":
         rob = ctx.config["phi.robustness"]
         rows = np.arange(min(rob.samples, len(probe_rows)))

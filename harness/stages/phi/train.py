@@ -3,7 +3,8 @@
 The shared loop with ``phi.train``; at each fraction of ``phi.checkpoints`` (0 = initialization, 1 = the
 last step) the weights are saved and train and test accuracy recorded (generalization gap = train − test).
 Checkpoints live in the harness cache until the run ends, so a resumed run keeps the earlier ones. A
-diverged run is recorded with the checkpoints it reached.
+diverged run is recorded with the checkpoints it reached; a checkpoint whose weights are no longer finite
+(the epoch training diverged in) is recorded as "diverged" and its weights are not kept.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 
 from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
-from harness.stages.phi.common import checkpoint_name, start_phi_stage
+from harness.stages.phi.common import checkpoint_name, checkpoint_reached, start_phi_stage
 
 STAGE_MODULE = "harness.stages.phi.train"
 
@@ -50,9 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     saved.mkdir(parents=True, exist_ok=True)
 
     def on_checkpoint(fraction: float, net) -> None:
+        name = checkpoint_name(fraction)
+        finite = all(
+            bool(torch.isfinite(v).all()) for v in net.state_dict().values() if v.is_floating_point()
+        )
+        if not finite:  # the network diverged before this checkpoint: nothing to measure
+            (saved / f"{name}.safetensors").unlink(missing_ok=True)
+            (saved / f"{name}.json").write_text(json.dumps({"fraction": fraction, "status": "diverged"}))
+            return
         train_acc = accuracy(net, splits.train.inputs, splits.train.targets)
         test_acc = accuracy(net, splits.test.inputs, splits.test.targets)
-        name = checkpoint_name(fraction)
         # cloned: tied weights (GPT-2's head and embedding) share storage, which safetensors refuses
         state = {k: v.detach().cpu().clone().contiguous() for k, v in net.state_dict().items()}
         save_file(state, str(saved / f"{name}.safetensors"))
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         split_sizes={name: len(y) for name, (_, y) in arrays.items()},
     )
     ctx.prov.write(ctx.out / "provenance.json")
-    final = checkpoints[-1]
+    final = checkpoints[-1] if checkpoint_reached(checkpoints[-1]) else {}
     print(
         f"phi_train@{ctx.pair.key}: {result.status}; final train/test accuracy "
         f"{final.get('train_accuracy')}/{final.get('test_accuracy')}"

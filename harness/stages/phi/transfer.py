@@ -25,7 +25,13 @@ from harness.pipeline.provenance import device_description
 from harness.registry.load import Problem, RegistryError, transfer_incompatibility
 from harness.stages.common import cache_root, stage_main, write_json
 from harness.stages.phi.analysis import batched_capture, measure_scheme, probe_sets
-from harness.stages.phi.common import PhiPair, checkpoint_name, schemes_arg, start_phi_stage
+from harness.stages.phi.common import (
+    PhiPair,
+    checkpoint_name,
+    checkpoint_reached,
+    schemes_arg,
+    start_phi_stage,
+)
 
 STAGE_MODULE = "harness.stages.phi.transfer"
 SECTIONS = [
@@ -50,7 +56,7 @@ def _last_checkpoint(ctx: PhiPair) -> tuple[Path, dict] | None:
     """(weights, record) of ``phi_train``'s last checkpoint; None when training did not reach it."""
     trained = json.loads(Path(phi_dir(ctx.pair.key, "train"), "metrics.json").read_text())
     last = trained["checkpoints"][-1]
-    if last.get("status") == "not reached":
+    if not checkpoint_reached(last):
         return None
     name = checkpoint_name(last["fraction"])
     return Path(phi_dir(ctx.pair.key, "train"), "checkpoints", f"{name}.safetensors"), last
