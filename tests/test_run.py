@@ -27,7 +27,7 @@ from harness.pipeline.cluster import (
     walltime_seconds,
 )
 from harness.pipeline.executors import JobSize
-from tests.conftest import GIT_IDENTITY, REPO, VENV_BIN, micro_repo_copy, ran_stages, run
+from tests.conftest import GIT_IDENTITY, REPO, VENV_BIN, copy_repo, micro_repo_copy, ran_stages, run
 
 STEP = """
 import os, pathlib, sys, time
@@ -206,6 +206,21 @@ def test_python_module_stages_run_in_the_preloaded_forkserver_as_python_m_would(
             assert f"hash {fresh_hash} argv {args}" in logs[name]
             threads = max(1, len(os.sched_getaffinity(0)) // 2)
             assert f"threads {threads} trim None hashseed 0" in logs[name]
+
+
+def test_a_forkserver_stage_runs_the_workspace_code_not_the_workers(tmp_path: Path):
+    """A scratch copy shares the venv's editable install of the main checkout; `python -m harness...` in
+    the copy imports the copy's harness, and so must the forkserver child (the worker imported the
+    other one)."""
+    repo = copy_repo(tmp_path / "repo")
+    check = repo / "harness" / "stages" / "check.py"
+    check.write_text(
+        check.read_text().replace("@stage_main\n", "print('the copy of check.py')\n\n\n@stage_main\n", 1)
+    )
+    run(["git", "commit", "-qam", "marked"], repo)
+    out = run(["harness", "run", "--jobs", "1", "check"], repo)
+    assert "1 ran" in out.stdout, out.stdout
+    assert "the copy of check.py" in (repo / "logs" / "stages" / "check.log").read_text()
 
 
 def test_a_forkserver_stage_dies_with_its_worker_and_is_rerun(tmp_path: Path):

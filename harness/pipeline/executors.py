@@ -188,7 +188,12 @@ def run_in_forkserver(module: str, args: list[str], wdir: str, env: dict[str, st
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(STAGE_PRELOAD))
     child = ctx.Process(target=_module_main, args=(module, args, wdir, env, log), name=module)
-    child.start()
+    try:
+        child.start()
+    except Exception as err:  # no forkserver here (e.g. TMPDIR too long for its AF_UNIX socket): a shell
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"# forkserver unavailable ({type(err).__name__}: {err}); running in a fresh shell\n")
+        return None
     child.join()
     return child.exitcode if child.exitcode is not None else 1
 
@@ -215,6 +220,12 @@ def _module_main(module: str, args: list[str], wdir: str, env: dict[str, str], l
     if alive is not None:
         os.close(alive)
         server._forkserver_alive_fd = None
+    # the stage's own package imports afresh from its working directory, as under `python -m`: unpickling
+    # this function (and multiprocessing's re-run of the worker's __main__) imported it from the worker's
+    # sys.path, which may be another checkout (a scratch copy sharing the venv's editable install)
+    top = module.split(".")[0]
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -224,17 +235,23 @@ def _module_main(module: str, args: list[str], wdir: str, env: dict[str, str], l
     os.environ.update(env)
     sys.path.insert(0, os.getcwd())  # what `python -m` puts first
     threads = env.get("OMP_NUM_THREADS")
-    if threads and threads.isdigit():
-        import torch
-
-        torch.set_num_threads(int(threads))
+    if threads and threads.isdigit() and "torch" in sys.modules:  # preloaded; its pool is not started yet
+        sys.modules["torch"].set_num_threads(int(threads))
     sys.argv = [module, *args]
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     finally:
-        atexit._run_exitfuncs()  # a forked child leaves by os._exit, which skips them
+        # a forked child leaves by os._exit: no atexit handlers, no final collection, no C stdio flush
+        atexit._run_exitfuncs()
+        import gc
+
+        gc.collect()
         sys.stdout.flush()
         sys.stderr.flush()
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            ctypes.CDLL(None).fflush(None)
 
 
 def thread_env(threads: int) -> dict[str, str]:

@@ -170,9 +170,12 @@ class GraphRun:
         with repo.lock:
             if targets:
                 stages = collect_stages(repo, targets, glob=glob)
-            else:  # what collect_stages(repo, ["dvc.yaml"]) returns, without loading the file again
+            elif os.path.isfile(os.path.join(repo.root_dir, "dvc.yaml")):
+                # what collect_stages(repo, ["dvc.yaml"]) returns, without loading the file again
                 project = os.path.join(repo.root_dir, "dvc.yaml")
                 stages = [s for s in repo.index.stages if s.dvcfile.path == project]
+            else:  # DVC's own error
+                stages = collect_stages(repo, ["dvc.yaml"], glob=glob)
             self.graph = get_active_graph(repo.index.graph)
             self.order = plan_repro(self.graph, stages)
         scope = set(self.order)
@@ -403,8 +406,9 @@ def dvc_files_read_once() -> Iterator[None]:
     dvc.lock (``dvc.utils.strictyaml.load``): for the embedded survey's 141 stages that was 430 YAML
     parses, 1,139 dpath walks and two parses of a 31,000-line lock, 20 of the 26 seconds of a no-op run
     on 2 cores. Here each parse (and each key list's values) is kept by the file's (path, size, mtime,
-    inode), so an edited file is read again, and every caller gets its own deep copy. DVC still decides
-    what changed; only the reading is shared."""
+    ctime, inode), so an edited file is read again; a file changed in the last two seconds is not kept
+    (git's racy-entry rule: a same-size rewrite within one timestamp tick would look unchanged); every
+    caller gets its own deep copy. DVC still decides what changed; only the reading is shared."""
     import copy
 
     from dvc.dependency import param
@@ -420,7 +424,9 @@ def dvc_files_read_once() -> Iterator[None]:
             st = os.stat(path)
         except OSError:
             return None
-        return (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        if time.time() - st.st_mtime < 2.0:  # may still change within its timestamp's tick: not kept
+            return None
+        return (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
     def once(key: tuple, read: Callable[[], Any]) -> Any:
         if key not in kept:
