@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,11 +36,15 @@ class GenesisPair:
     def params(self) -> dict[str, Any]:
         return {name: c.model_dump() for name, c in self.config.items()}
 
+    @functools.cached_property
+    def data(self):
+        """The dataset entry's arrays, loaded once per stage (a capacity stage adapts them per budget)."""
+        return load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
+
     def inputs(self, size: Literal["tiny", "full"]) -> np.ndarray:
         """Every sample of the dataset as the architecture built at ``size`` takes it (memorization has no
         held-out split)."""
-        data = load_dataset(self.pair.dataset, self.dataset, read_section("data").root)
-        return adapt_inputs(data.inputs, plan_adaptation(self.dataset, self.arch, size))
+        return adapt_inputs(self.data.inputs, plan_adaptation(self.dataset, self.arch, size))
 
 
 def start_genesis_stage(argv: list[str] | None, description: str, sections: list[str]) -> GenesisPair:
