@@ -70,6 +70,46 @@ def test_cifar10_reads_the_python_pickles(tmp_path: Path):
     np.testing.assert_allclose(data.inputs[0].reshape(-1), first[b"data"][0] / 255.0, rtol=1e-6)
 
 
+class _RunsCode:
+    """Pickles to a call of os.system, as a crafted batch file would."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar_batches_load_through_a_restricted_unpickler(tmp_path: Path, protocol: int):
+    from harness.data.cifar import UnsafePickleError, read_batch
+
+    rng = np.random.default_rng(0)
+    batch = {
+        b"data": rng.integers(0, 256, size=(3, 3072), dtype=np.uint8),
+        b"labels": list(rng.integers(0, 10, 3)),
+    }
+    (tmp_path / "ok").write_bytes(pickle.dumps(batch, protocol=protocol))
+    read = read_batch(tmp_path / "ok")
+    assert np.array_equal(read[b"data"], batch[b"data"]) and read[b"labels"] == batch[b"labels"]
+    # a crafted file: plain pickle.load would run the command
+    marker = tmp_path / "ran"
+    (tmp_path / "evil").write_bytes(pickle.dumps({b"data": _RunsCode(marker)}, protocol=protocol))
+    with pytest.raises(UnsafePickleError, match=r"evil: refers to (posix|os)\.system"):
+        read_batch(tmp_path / "evil")
+    assert not marker.exists()
+    (tmp_path / "objects").write_bytes(
+        pickle.dumps({b"data": np.array([1, "a"], dtype=object)}, protocol=protocol)
+    )
+    with pytest.raises(UnsafePickleError, match="object array"):
+        read_batch(tmp_path / "objects")
+    (tmp_path / "short").write_bytes(pickle.dumps(batch, protocol=protocol)[:50])
+    with pytest.raises(ValueError, match="short: not a readable CIFAR batch"):
+        read_batch(tmp_path / "short")
+
+
 def test_cifar100_reads_fine_labels_and_entry_checks_the_counts(tmp_path: Path, registries):
     folder = tmp_path / "cifar-100-python"
     _write_cifar(folder, {"train": 6, "test": 3}, b"fine_labels", 100)

@@ -1,4 +1,9 @@
-"""CIFAR-10 / CIFAR-100 from the official "python version" pickles under ``data.root``."""
+"""CIFAR-10 / CIFAR-100 from the official "python version" pickles under ``data.root``.
+
+The official format is a pickle, and ``pickle.load`` runs whatever a crafted file asks for. The batches
+are read by :class:`BatchUnpickler`, which resolves only the globals that format contains (numpy's array
+reconstruction, ``dtype``, scalars, and ``_codecs.encode`` for bytes written by Python 3) and refuses
+object arrays, so a tampered file is one :class:`UnsafePickleError` naming it, never code run."""
 
 from __future__ import annotations
 
@@ -11,11 +16,72 @@ from harness.data.arrays import ArrayDataset
 from harness.data.errors import require_files
 
 
+class UnsafePickleError(ValueError):
+    """A CIFAR batch file references something the official format does not contain."""
+
+
+# (module, name) pairs found in the official batches (Python 2 cPickle) and in batches re-pickled by
+# numpy 1.x / 2.x under protocols 2-5; numpy 2 moved ``numpy.core`` to ``numpy._core``.
+_ALLOWED_GLOBALS = frozenset(
+    [
+        (core, name)
+        for core in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    ]
+    + [(core, "_frombuffer") for core in ("numpy.core.numeric", "numpy._core.numeric")]
+    + [("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")]
+)
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that resolves only :data:`_ALLOWED_GLOBALS`; anything else raises
+    :class:`UnsafePickleError` before it is imported or called."""
+
+    def __init__(self, fh, path: Path):
+        super().__init__(fh, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise UnsafePickleError(
+                f"{self.path}: refers to {module}.{name}, which the CIFAR batch format does not contain; "
+                "refusing to unpickle it (a damaged or tampered file: re-download it, see the README's data section)"
+            )
+        return super().find_class(module, name)
+
+
+def read_batch(path: Path) -> dict:
+    """One CIFAR batch file as the dict the official format holds (bytes keys), read with
+    :class:`BatchUnpickler`. Raises UnsafePickleError for a foreign global or an object array, ValueError
+    for a file that is not a pickle."""
+    with open(path, "rb") as fh:
+        try:
+            batch = BatchUnpickler(fh, path).load()
+        except UnsafePickleError:
+            raise
+        except Exception as exc:  # pickle raises several types for a truncated / garbled file
+            raise ValueError(f"{path}: not a readable CIFAR batch ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(batch, dict):
+        raise UnsafePickleError(
+            f"{path}: holds a {type(batch).__name__}, the CIFAR batch format holds a dict"
+        )
+    for key, value in batch.items():
+        if isinstance(value, np.ndarray) and value.dtype.hasobject:
+            raise UnsafePickleError(
+                f"{path}: field {key!r} is an object array; the CIFAR format holds numbers"
+            )
+    return batch
+
+
 def _read_batches(folder: Path, names: list[str], label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for name in names:
-        with open(folder / name, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+        batch = read_batch(folder / name)
+        missing = [k.decode() for k in (b"data", label_key) if k not in batch]
+        if missing:
+            raise ValueError(
+                f"{folder / name}: no field(s) {missing} (the CIFAR batch format has data and labels)"
+            )
         xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch[label_key], dtype=np.int64))
     return np.concatenate(xs), np.concatenate(ys)
