@@ -29,6 +29,37 @@ def _check(args: argparse.Namespace) -> None:
     )
 
 
+def _guard_params_rewrite(target: str, presets: dict, force: bool) -> None:
+    """Refuse (SyncRefused) a params.yaml rewrite that loses hand edits or unsaved results; with ``force``
+    copy params.yaml to params.yaml.bak first and say what is replaced."""
+    import shutil
+
+    from harness.params import _load
+    from harness.pipeline.switch import SyncRefused, refuse_unsafe_sync
+
+    path = Path("params.yaml")
+    raw, profile = None, None
+    if path.exists():
+        try:
+            raw = _load(path)
+        except ParamsError:
+            raw = {"unreadable": True}  # a broken params.yaml is an edit too: kept as the backup
+        survey = raw.get("survey") if isinstance(raw, dict) else None
+        profile = survey.get("profile") if isinstance(survey, dict) else None
+    try:
+        refuse_unsafe_sync(Path.cwd(), target, raw, profile, presets)
+    except SyncRefused as err:
+        if not force:
+            raise
+        shutil.copy2(path, "params.yaml.bak")
+        print(
+            f"warning: {str(err).splitlines()[0].replace(': refused, it would lose', ': --force, replacing')}",
+            file=sys.stderr,
+        )
+        print("\n".join(str(err).splitlines()[1:-2]), file=sys.stderr)
+        print("warning: the old params.yaml is kept as params.yaml.bak", file=sys.stderr)
+
+
 def _sync(args: argparse.Namespace) -> None:
     import yaml
 
@@ -44,6 +75,9 @@ def _sync(args: argparse.Namespace) -> None:
             )
         preset = reg.profiles[args.profile].params
         validate_params(preset, f"registry/surveys.yaml: profile {args.profile!r}")
+        _guard_params_rewrite(
+            args.profile, {name: entry.params for name, entry in reg.profiles.items()}, args.force
+        )
         header = (
             f"# Written by `harness sync --profile {args.profile}` from registry/surveys.yaml.\n"
             "# Stages read their sections from here; override with `dvc exp run -S section.key=value`.\n"
@@ -178,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_check)
     p = sub.add_parser("sync", help="write dvc.yaml (and, with --profile, params.yaml) for a profile")
     p.add_argument("--profile", help="preset of registry/surveys.yaml: embedded (default), micro, full")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="rewrite params.yaml even if it has hand edits or the results in dvc.lock are unsaved "
+        "(params.yaml is kept as params.yaml.bak)",
+    )
     p.set_defaults(fn=_sync)
     p = sub.add_parser(
         "run",
@@ -221,10 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_status)
     args = parser.parse_args(argv)
     from harness.pipeline.cluster import ClusterConfigError
+    from harness.pipeline.switch import SyncRefused
 
     try:
         return args.fn(args) or 0
-    except (RegistryError, ParamsError, MissingDataError, UsageError, ClusterConfigError) as err:
+    except (RegistryError, ParamsError, MissingDataError, UsageError, ClusterConfigError, SyncRefused) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -91,3 +91,49 @@ def test_check_refuses_bad_params_with_one_line_naming_file_line_and_field(capsy
         assert expected in err and "Traceback" not in err, err
     (repo / "params.yaml").write_text(good)
     assert main(["check"]) == 0
+
+
+def test_sync_refuses_to_drop_hand_edits_in_params_yaml(tmp_path):
+    """Issue 18 item 6: `harness sync --profile X` silently put the preset's values back over hand edits."""
+    repo = copy_repo(tmp_path / "repo")
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("root: data", "root: /mnt/data"))
+    edited = params.read_text()
+    refused = run(["harness", "sync", "--profile", "embedded"], repo, check=False)
+    assert refused.returncode == 2 and params.read_text() == edited
+    assert "data.root: '/mnt/data' (preset: 'data')" in refused.stderr and "--force" in refused.stderr
+    forced = run(["harness", "sync", "--profile", "embedded", "--force"], repo)
+    assert "data.root: '/mnt/data'" in forced.stderr and "params.yaml.bak" in forced.stderr
+    assert (repo / "params.yaml.bak").read_text() == edited and "root: data\n" in params.read_text()
+    # nothing edited: a re-sync goes through silently
+    assert run(["harness", "sync", "--profile", "embedded"], repo).stderr == ""
+
+
+def test_a_profile_switch_keeps_the_other_profiles_results(tmp_path):
+    """Issue 18 item 5: every profile writes the same results/ paths. Switching while dvc.lock records
+    results no commit holds is refused with the command that keeps them; after that commit the switch goes
+    through, and the command it names brings the results back."""
+    repo = copy_repo(tmp_path / "repo", keep_lock=False)
+    run(["harness", "sync", "--profile", "micro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "micro"], repo)
+    stage, out = (
+        "persist_task_a@cnn_small-digits-s0",
+        "results/persist/cnn_small-digits-s0/task_a/metrics.json",
+    )
+    run(["dvc", "repro", stage], repo)  # micro's task A (3 epochs), recorded in dvc.lock only
+    micro_result = (repo / out).read_bytes()
+    refused = run(["harness", "sync", "--profile", "embedded"], repo, check=False)
+    assert refused.returncode == 2 and "results of profile 'micro'" in refused.stderr
+    assert "git add params.yaml dvc.yaml dvc.lock && git commit" in refused.stderr
+    assert "profile: micro" in (repo / "params.yaml").read_text()
+    run(["git", "add", "params.yaml", "dvc.yaml", "dvc.lock"], repo)
+    run(["git", "commit", "-qm", "micro results"], repo)
+    run(["harness", "sync", "--profile", "embedded"], repo)
+    params = repo / "params.yaml"  # embedded's task A at 1 epoch (speed), written to the same path
+    params.write_text(params.read_text().replace("task_a:\n    epochs: 20", "task_a:\n    epochs: 1", 1))
+    run(["dvc", "repro", stage], repo)
+    assert (repo / out).read_bytes() != micro_result
+    run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.yaml", "dvc.lock"], repo)
+    run(["dvc", "checkout", stage], repo)
+    assert (repo / out).read_bytes() == micro_result
