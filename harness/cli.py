@@ -20,9 +20,11 @@ class UsageError(ValueError):
 
 
 def _check(args: argparse.Namespace) -> None:
+    from harness.pipeline.lockfile import check_lock
     from harness.stages.check import check_pipeline
 
     keys = check_pipeline(in_sync=not args.no_sync_check)
+    check_lock()
     print(
         f"ok: registries and params.yaml valid; dvc.yaml {'in sync' if not args.no_sync_check else 'not checked'};"
         f" {len(keys)} train stage(s) selected"
@@ -120,6 +122,14 @@ def _run(args: argparse.Namespace) -> int:
             "slurm.extra_sbatch": args.sbatch or None,
         },
     )
+    from harness.pipeline.lockfile import check_lock, recover_lock
+
+    if args.dry:
+        check_lock()
+    else:
+        recovered = recover_lock()
+        if recovered:
+            print(f"harness run: dvc.lock recovered: {recovered}", file=sys.stderr)
     try:
         summary = run_graph(
             args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob
@@ -189,6 +199,9 @@ def _describe(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> None:
+    from harness.pipeline.lockfile import check_lock
+
+    check_lock()
     proc = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
@@ -261,11 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_status)
     args = parser.parse_args(argv)
     from harness.pipeline.cluster import ClusterConfigError
+    from harness.pipeline.lockfile import BrokenLockError
     from harness.pipeline.switch import SyncRefused
 
     try:
         return args.fn(args) or 0
-    except (RegistryError, ParamsError, MissingDataError, UsageError, ClusterConfigError, SyncRefused) as err:
+    except (
+        RegistryError,
+        ParamsError,
+        MissingDataError,
+        UsageError,
+        ClusterConfigError,
+        SyncRefused,
+        BrokenLockError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -86,9 +86,11 @@ def copy_repo(dst: Path, keep_lock: bool = True) -> Path:
     return repo
 
 
-def kill_repro_when(repo: Path, stage: str, cache: Path, ready, timeout: float = 180.0) -> None:
+def kill_repro_when(
+    repo: Path, stage: str, cache: Path, ready, timeout: float = 180.0, poll: float = 0.05
+) -> None:
     """Run ``dvc repro stage`` (harness cache at ``cache``) and SIGKILL its whole process group as soon as
-    ``ready()`` is true (polled every 50 ms), or after ``timeout`` seconds."""
+    ``ready()`` is true (polled every ``poll`` seconds), or after ``timeout`` seconds."""
     import signal
     import time
 
@@ -103,6 +105,6 @@ def kill_repro_when(repo: Path, stage: str, cache: Path, ready, timeout: float =
     )
     deadline = time.time() + timeout
     while time.time() < deadline and not ready():
-        time.sleep(0.05)
+        time.sleep(poll)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -499,3 +499,36 @@ def test_a_diverging_phi_network_is_recorded_and_the_phi_statistics_still_run(tm
     stats = json.loads((repo / "results/phi_statistics/statistics.json").read_text())
     assert [r["status"] for r in stats["rows"]] == ["diverged"] and stats["rows"][0]["layer_phi"] is None
     assert "up to date" in run(["dvc", "status", "phi_statistics"], repo).stdout
+
+
+@pytest.mark.slow
+def test_a_lock_write_cut_off_by_a_kill_is_recovered_without_losing_a_stage(tmp_path: Path):
+    """Issue 18 item 2: SIGKILL to `dvc repro` while DVC rewrites dvc.lock leaves it empty or cut off, and
+    DVC refuses to run after that. `harness status` names the recovery; `harness run` performs it and
+    restores the finished stages from the run-cache instead of running them again."""
+    from harness.pipeline.lockfile import lock_problem
+    from tests.conftest import kill_repro_when
+
+    repo = micro_repo_copy(tmp_path / "repo")
+    run(["dvc", "repro", "data@blobs"], repo)
+    lock = repo / "dvc.lock"
+    size = lock.stat().st_size
+
+    def truncated() -> bool:
+        return lock.exists() and lock.stat().st_size < size
+
+    # the kill lands while DVC writes the lock after the training stage
+    kill_repro_when(repo, "train@mlp_2-blobs", tmp_path / "cache", truncated, poll=0.001)
+    assert lock_problem(lock) is not None, lock.read_text()
+    assert run(["dvc", "status"], repo, check=False).returncode != 0  # the fault: DVC stops here
+    status = run(["harness", "status"], repo, check=False)
+    assert status.returncode == 2 and "`harness run` recovers it" in status.stderr
+    env = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    recovered = run(["harness", "run", "--jobs", "1", "train@mlp_2-blobs"], repo, env=env)
+    assert "dvc.lock recovered" in recovered.stderr and list(
+        (repo / ".dvc" / "tmp").glob("dvc.lock.broken-*")
+    )
+    # only `check` runs again (its output is not cached); the data and the trained network come back
+    assert "restored train@mlp_2-blobs from the run-cache" in recovered.stdout, recovered.stdout
+    assert "1 ran, 2 restored from the run-cache" in recovered.stdout
+    assert "up to date" in run(["dvc", "status", "train@mlp_2-blobs"], repo).stdout
