@@ -532,3 +532,46 @@ def test_a_lock_write_cut_off_by_a_kill_is_recovered_without_losing_a_stage(tmp_
     assert "restored train@mlp_2-blobs from the run-cache" in recovered.stdout, recovered.stdout
     assert "1 ran, 2 restored from the run-cache" in recovered.stdout
     assert "up to date" in run(["dvc", "status", "train@mlp_2-blobs"], repo).stdout
+
+
+@pytest.mark.slow
+def test_damaged_cache_entries_are_recomputed_and_a_damaged_output_is_named(tmp_path: Path):
+    """Issue 18 item 3: a garbled task-A state and a truncated PHI checkpoint in the harness cache were used
+    (exit 0, wrong weights; a 100-byte checkpoint copied into results/); a truncated upstream output was a
+    raw traceback naming no file."""
+    repo = micro_repo_copy(tmp_path / "repo")
+    cache = tmp_path / "cache"
+    env = {"HARNESS_CACHE_DIR": str(cache)}
+    task_a, phi = "persist_task_a@cnn_small-digits-s0", "phi_train@mlp_2-blobs"
+    run(["dvc", "repro", task_a, phi], repo, env=env)
+    outs = {
+        task_a: repo / "results/persist/cnn_small-digits-s0/task_a",
+        phi: repo / "results/phi/mlp_2-blobs/train",
+    }
+
+    def outputs(stage: str) -> dict[str, bytes]:
+        root = outs[stage]
+        return {
+            str(f.relative_to(root)): f.read_bytes()
+            for f in sorted(root.rglob("*"))
+            if f.is_file() and f.name != "provenance.json"
+        }
+
+    first = {s: outputs(s) for s in outs}
+    (state,) = (cache / "persist_task_a").glob("*/state.pt")
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
+    state.write_bytes(bytes(data))
+    (ckpt,) = (cache / "phi_train").glob("*/checkpoints/p050.safetensors")
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    again = run(["dvc", "repro", "--force", "--single-item", task_a, phi], repo, env=env)
+    assert f"{state} fails its checksum" in again.stderr and "restarting training" in again.stderr
+    assert {s: outputs(s) for s in outs} == first  # recomputed from scratch, bit for bit
+    # a truncated upstream output: one line naming it, no traceback
+    weights = outs[task_a] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    broken = run(
+        ["dvc", "repro", "--single-item", "persist_landscape@cnn_small-digits-s0"], repo, env=env, check=False
+    )
+    assert broken.returncode != 0 and f"{weights.relative_to(repo)}: cannot be read" in broken.stderr
+    assert "Traceback" not in broken.stderr

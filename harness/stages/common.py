@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.errors import MissingDataError
+from harness.integrity import CorruptOutputError, read_output_json
 from harness.params import ParamsError
 from harness.pipeline.deps import module_closure
 from harness.pipeline.paths import data_manifest
 from harness.registry.load import Problem, Registries, RegistryError, load_registries
 
 MISSING_ENTRY = "no such entry (dvc.yaml may be out of date with the registries: run `harness sync`)"
-EXPECTED_ERRORS = (RegistryError, ParamsError, MissingDataError)
+EXPECTED_ERRORS = (RegistryError, ParamsError, MissingDataError, CorruptOutputError)
 
 
 def stage_main(fn: Callable[[list[str] | None], None]) -> Callable[[list[str] | None], int]:
@@ -63,7 +64,7 @@ def write_json(path: str | Path, payload: Any) -> None:
 
 def dataset_hashes(reg: Registries, dataset: str) -> dict[str, Any]:
     """A dataset's entry hashes (its lineage) and the content hash of its arrays (from ``data``)."""
-    manifest = json.loads(Path(data_manifest(dataset)).read_text())
+    manifest = read_output_json(Path(data_manifest(dataset)))
     return {
         "entries": {k: reg.entry_hash("datasets", k) for k in reg.lineage("datasets", dataset)},
         "sha256": manifest["arrays"]["sha256"],

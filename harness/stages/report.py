@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
 
+from harness.integrity import read_output_json
 from harness.params import read_section
 from harness.pipeline.paths import (
     GENESIS_STATISTICS,
@@ -49,18 +49,18 @@ def main(argv: list[str] | None = None) -> None:
     sections = [training_section(results, out / "figures")]
     persist_runs = [(p.arch, p.dataset) for p in persist_pairs(reg, survey.profile)]
     if persist_runs:
-        statistics = json.loads((Path(PERSIST_STATISTICS) / "statistics.json").read_text())
+        statistics = read_output_json(Path(PERSIST_STATISTICS) / "statistics.json")
         sections.append(
             persist_section(persist_runs, persist.seeds, out / "figures", statistics, persist.statistics)
         )
     phi_runs = [(p.arch, p.dataset) for p in phi_pairs(reg, survey.profile)]
     if phi_runs:
-        statistics = json.loads((Path(PHI_STATISTICS) / "statistics.json").read_text())
+        statistics = read_output_json(Path(PHI_STATISTICS) / "statistics.json")
         sections.append(phi_section(phi_runs, out / "figures", statistics, phi))
     genesis_runs = genesis_pairs(reg, survey.profile)
     genesis_stats = None
     if genesis_runs:
-        genesis_stats = json.loads((Path(GENESIS_STATISTICS) / "statistics.json").read_text())
+        genesis_stats = read_output_json(Path(GENESIS_STATISTICS) / "statistics.json")
         sections.append(genesis_section(out / "figures", genesis_stats))
     measures, sources = _connection_measures(persist_runs, persist, phi_runs, genesis_stats)
     if len(measures) >= 2:
@@ -90,7 +90,7 @@ def _connection_measures(persist_runs, persist, phi_runs, genesis_stats):
 
     measures, sources = {}, {}
     if phi_runs:
-        rows = json.loads((Path(PHI_STATISTICS) / "statistics.json").read_text())["rows"]
+        rows = read_output_json(Path(PHI_STATISTICS) / "statistics.json")["rows"]
         measures["phi_pair"] = per_architecture([(r["architecture"], r["layer_phi"]) for r in rows])
         sources["phi_pair"] = "Φ_pair of the layer scheme at the end of training (nats)"
     if persist_runs:
@@ -98,7 +98,7 @@ def _connection_measures(persist_runs, persist, phi_runs, genesis_stats):
         values = []
         for arch, dataset in persist_runs:
             path = Path(persist_dir(f"{arch}-{dataset}", "metrics")) / "metrics.json"
-            retention = json.loads(path.read_text()).get("retention", {}).get(variant, {})
+            retention = read_output_json(path).get("retention", {}).get(variant, {})
             values.append((arch, retention.get(target)))
         measures["retention"] = per_architecture(values)
         sources["retention"] = f"{target} of the {variant} variant (PERSIST)"

@@ -9,13 +9,13 @@ deletes a stage's outputs before re-running it. A diverged run is recorded, not 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
 from harness.data.adapt import adapt_inputs
 from harness.data.arrays import split_dataset
 from harness.data.load import load_dataset
+from harness.integrity import read_output_json
 from harness.params import read_section
 from harness.pipeline.paths import data_manifest, train_dir
 from harness.pipeline.provenance import Provenance, device_description
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     params = {"data": data_params.model_dump(), "runtime": runtime.model_dump(), "train": cfg.model_dump()}
     # the data stage's manifest (a declared dep) identifies the exact data: new data, new run
-    manifest = json.loads(Path(data_manifest(pair.dataset)).read_text())
+    manifest = read_output_json(Path(data_manifest(pair.dataset)))
     entries["data_sha256"] = manifest["arrays"]["sha256"]
     prov = Provenance(f"train@{args.key}", entries, params)
     modules = [STAGE_MODULE, arch.builder.partition(":")[0], ds.loader.partition(":")[0]]

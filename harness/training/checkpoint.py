@@ -1,19 +1,21 @@
-"""Resumable training state, saved atomically and loaded safely (``weights_only=True``)."""
+"""Resumable training state, saved atomically with a checksum and loaded safely (``weights_only=True``)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from harness.integrity import open_sealed, write_sealed
 
 
 class CheckpointStore:
     """One resumable state file in a folder that outlives ``dvc repro`` (which deletes stage outputs).
 
     The folder is keyed by the caller (entry, params and code version), so a state is only ever
-    resumed by the same computation.
+    resumed by the same computation. The state is sealed with its sha256 (``harness.integrity``): a
+    damaged state file is reported, discarded, and training starts over instead of resuming from it.
     """
 
     def __init__(self, folder: str | Path) -> None:
@@ -21,12 +23,11 @@ class CheckpointStore:
         self.path = self.folder / "state.pt"
 
     def save(self, state: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)  # atomic: a kill mid-write leaves the previous state intact
+        # atomic and sealed: a kill mid-write leaves the previous state intact
+        write_sealed(self.path, lambda tmp: torch.save(state, tmp))
 
     def load(self) -> dict[str, Any] | None:
-        if not self.path.exists():
+        checked = open_sealed(self.path)
+        if checked is None:
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        return torch.load(checked, map_location="cpu", weights_only=True)

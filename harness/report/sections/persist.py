@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
+from harness.integrity import read_output_json
 from harness.pipeline.paths import persist_dir
 from harness.report.page import Section, Table
 from harness.report.sections import persist_figures as figs
@@ -20,7 +20,7 @@ def _pair_tables(
 ) -> list[tuple[str, Path, Path]]:
     rows, retention_rows, panels = [], [], []
     for arch, dataset in pairs:
-        m = json.loads((Path(persist_dir(f"{arch}-{dataset}", "metrics")) / "metrics.json").read_text())
+        m = read_output_json(Path(persist_dir(f"{arch}-{dataset}", "metrics")) / "metrics.json")
         row = {"architecture": arch, "dataset": dataset, "params": m["params"], "runs_ok": m["n_runs_ok"]}
         row["task_a_test_accuracy"] = m["task_a_test_accuracy"]
         row.update(m["predictors"])

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.integrity import read_output_json
 from harness.pipeline.paths import phi_dir
 from harness.report.page import Section, Table, pyplot
 from harness.statistics.phi_survey import final_checkpoint
@@ -100,9 +100,7 @@ def information_plane_figure(records: list[dict[str, Any]], path: Path) -> bool:
 
 
 def _records(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [
-        json.loads((Path(phi_dir(f"{a}-{d}", "measure")) / "measures.json").read_text()) for a, d in pairs
-    ]
+    return [read_output_json(Path(phi_dir(f"{a}-{d}", "measure")) / "measures.json") for a, d in pairs]
 
 
 def phi_section(pairs: list[tuple[str, str]], figures: Path, statistics: dict[str, Any], cfg: Any) -> Section:

@@ -15,12 +15,12 @@ label information beyond the threshold: for every trained N, I(labels; predictio
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from harness.integrity import read_sealed_json, write_sealed_json
 from harness.pipeline.paths import genesis_dir
 from harness.pipeline.provenance import Provenance, device_description
 from harness.stages.common import cache_root, code_version, stable_hash, stage_main, write_json
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             x = torch.from_numpy(inputs[order]).to(device)
             y = torch.from_numpy(rng.integers(0, k, pool)).to(device)
             path = states / f"{name}-s{seed}.json"
-            state = json.loads(path.read_text()) if path.exists() else {"history": [], "details": {}}
+            state = read_sealed_json(path) or {"history": [], "details": {}}
             details = state["details"]
             resumed[f"{name}-s{seed}"] = len(state["history"])
 
@@ -110,9 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                 return run.fitted
 
             def save(step: dict, path=path, details=details) -> None:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"history": step["history"], "details": details}))
-                tmp.replace(path)
+                write_sealed_json(path, {"history": step["history"], "details": details})
 
             found = memorization_capacity(
                 fits, search.n_min, n_max, search.precision, state=state, on_step=save

@@ -10,11 +10,11 @@ same M and dims, and states the ln M ceiling next to the N·ln K nats the labels
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from harness.integrity import read_output_json
 from harness.pipeline.paths import genesis_dir
 from harness.pipeline.provenance import Provenance, device_description
 from harness.stages.common import stage_main, write_json
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     # `check` validated the whole params.yaml: the ensemble's optimizer is one of genesis.optimizers
     budget = config["genesis.optimizers"].root[cfg.optimizer]
     prov = Provenance(f"genesis_information@{ctx.key}", ctx.entries, ctx.params)
-    capacity = json.loads((Path(genesis_dir(ctx.key, "capacity")) / "capacity.json").read_text())
+    capacity = read_output_json(Path(genesis_dir(ctx.key, "capacity")) / "capacity.json")
     median = capacity["optimizers"].get(cfg.optimizer, {}).get("n_max_median")
     out = Path(genesis_dir(ctx.key, "information"))
     if not median:

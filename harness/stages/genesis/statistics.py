@@ -9,9 +9,9 @@ transformer exponents and effective boundaries), a DVC metrics file and provenan
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from harness.integrity import read_output_json
 from harness.params import read_section
 from harness.pipeline.paths import GENESIS_DOUBLE_DESCENT, GENESIS_STATISTICS, genesis_dir
 from harness.pipeline.provenance import Provenance
@@ -28,15 +28,13 @@ def main(argv: list[str] | None = None) -> None:
     reg = load_registries(check_code=False)
     prov = Provenance("genesis_statistics", {}, {"genesis.statistics": cfg.model_dump()})
     pairs = genesis_pairs(reg, survey.profile)
-    records = [
-        json.loads((Path(genesis_dir(p.key, "capacity")) / "capacity.json").read_text()) for p in pairs
-    ]
+    records = [read_output_json(Path(genesis_dir(p.key, "capacity")) / "capacity.json") for p in pairs]
     information = [
-        json.loads((Path(genesis_dir(p.key, "information")) / "information.json").read_text()) for p in pairs
+        read_output_json(Path(genesis_dir(p.key, "information")) / "information.json") for p in pairs
     ]
     has_dd = reg.profiles[survey.profile].genesis.double_descent is not None
     dd_path = Path(GENESIS_DOUBLE_DESCENT) / "double_descent.json"
-    double_descent = json.loads(dd_path.read_text()) if has_dd else None
+    double_descent = read_output_json(dd_path) if has_dd else None
     stats = genesis_statistics(records, cfg, information, double_descent)
     out = Path(GENESIS_STATISTICS)
     write_json(out / "statistics.json", stats)

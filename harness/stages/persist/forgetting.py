@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 
+from harness.integrity import read_sealed_json, write_sealed_json
 from harness.measurements.forgetting import early_aurc, forgetting, max_drop, retention
 from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
@@ -78,8 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     variants = {}
     for name in VARIANTS:
         cached = cache / f"{name}.json"
-        if cached.exists():
-            variants[name] = json.loads(cached.read_text())
+        done = read_sealed_json(cached)
+        if done is not None:
+            variants[name] = done
             continue
         make_deterministic(ctx.run.seed, runtime.deterministic)
         model = load_task_a_network(ctx, device)
@@ -139,10 +141,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             record["diverged_at_step"] = result.diverged_at_step
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(cached)  # atomic: a kill mid-write never leaves a truncated variant behind
-        variants[name] = json.loads(cached.read_text())  # one form (string keys) whether cached or fresh
+        write_sealed_json(cached, record)  # atomic and checksummed: a damaged variant is never used
+        variants[name] = json.loads(json.dumps(record))  # one form (string keys) whether cached or fresh
 
     benefit = {}
     if variants["ewc"]["status"] == "ok" and variants["naive"]["status"] == "ok":

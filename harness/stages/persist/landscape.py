@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from harness.integrity import open_sealed, write_sealed
 from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
 from harness.stages.persist.run import (
@@ -37,9 +38,11 @@ def direction_seeds(run_seed: int, slice_index: int) -> tuple[int, int]:
 
 
 def _save_partial(path, loss: np.ndarray, stderr: np.ndarray) -> None:
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, loss=loss, stderr=stderr)
-    tmp.replace(path)  # atomic: a kill never leaves a half-written grid
+    def write(tmp) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
+            np.savez(fh, loss=loss, stderr=stderr)
+
+    write_sealed(path, write)  # atomic and checksummed: a kill never leaves a half-written grid in use
 
 
 def _plot(path, loss: np.ndarray, span: float, title: str) -> None:
@@ -101,9 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         d2 = filter_normalized_direction(model, s2, ignore=cfg.ignore)
         partial = cache / f"slice_{k}.npz"
         done = None
-        if partial.exists():
-            saved = np.load(partial)
-            done = LossGrid(saved["loss"], saved["stderr"])
+        if open_sealed(partial) is not None:
+            with np.load(partial) as saved:
+                done = LossGrid(saved["loss"], saved["stderr"])
             resumed[k] = int(np.isfinite(done.loss).sum())
         state = {"grid": done, "last_save": time.monotonic()}
         if done is None:

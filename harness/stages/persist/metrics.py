@@ -9,13 +9,13 @@ listed with their status and enter no mean.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.integrity import read_output_json
 from harness.pipeline.paths import persist_dir
 from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import Run, parse_pair
@@ -63,7 +63,7 @@ def run_record(run: Run) -> dict[str, Any]:
     """Predictors, retention metrics and status of one seeded run, from its stages' outputs."""
 
     def read(part: str, name: str) -> dict[str, Any]:
-        return json.loads((Path(persist_dir(run.key, part)) / name).read_text())
+        return read_output_json(Path(persist_dir(run.key, part)) / name)
 
     task_a = read("task_a", "metrics.json")
     record: dict[str, Any] = {

@@ -9,7 +9,6 @@ trained, which is what makes forgetting measurable without task labels at test t
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ import numpy as np
 from harness.data.adapt import adapt_inputs
 from harness.data.arrays import class_subset, split_dataset
 from harness.data.load import load_dataset
+from harness.integrity import load_output_weights, read_output_json
 from harness.params import read_section
 from harness.pipeline.paths import persist_dir
 from harness.pipeline.provenance import Provenance
@@ -105,13 +105,12 @@ def build_network(ctx: PersistRun, size: Literal["tiny", "full"]):
 def load_task_a_network(ctx: PersistRun, device):
     """The task-A network from ``persist_task_a``'s best checkpoint, on ``device``, in eval mode; in
     channels_last on CUDA when it is convolutional (``preferred_memory_format``)."""
-    from safetensors.torch import load_file
 
     from harness.training.device import preferred_memory_format
 
     cfg = read_section("persist.task_a")
     model = build_network(ctx, cfg.size)
-    model.load_state_dict(load_file(str(ctx.out("task_a") / "model.safetensors")))
+    model.load_state_dict(load_output_weights(ctx.out("task_a") / "model.safetensors"))
     return preferred_memory_format(model.to(device), device).eval()
 
 
@@ -139,7 +138,7 @@ class StageStart:
     def task_a_failed(self, filename: str, payload: dict[str, Any]) -> bool:
         """When the run's task-A training did not finish, record that (``filename`` with the status and
         ``payload``) instead of measuring, and say so: a diverged run is recorded, not fatal."""
-        status = json.loads((self.ctx.out("task_a") / "metrics.json").read_text())["status"]
+        status = read_output_json(self.ctx.out("task_a") / "metrics.json")["status"]
         if status == "ok":
             return False
         write_json(self.out / filename, {"status": status, **payload})

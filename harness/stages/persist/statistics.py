@@ -8,9 +8,9 @@ file with the headline numbers, and provenance. The science is in ``harness.stat
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from harness.integrity import read_output_json
 from harness.params import ParamsError, read_section
 from harness.pipeline.paths import PERSIST_STATISTICS, persist_dir
 from harness.pipeline.provenance import Provenance
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     prov = Provenance("persist_statistics", {}, {"persist.statistics": cfg.model_dump()})
     records = []
     for pair in persist_pairs(reg, survey.profile):
-        metrics = json.loads((Path(persist_dir(pair.key, "metrics")) / "metrics.json").read_text())
+        metrics = read_output_json(Path(persist_dir(pair.key, "metrics")) / "metrics.json")
         records.append(PairRecord(pair.arch, pair.dataset, metrics, widths.get(pair.arch)))
     stats = survey_statistics(records, list(PREDICTORS), cfg)
     out = Path(PERSIST_STATISTICS)

@@ -12,10 +12,9 @@ slices: mean, median and standard deviation (ddof = 1; 0 with one slice).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
+from harness.integrity import load_output_array, read_output_json
 from harness.measurements.topology import (
     basin_barrier,
     bottleneck_distance,
@@ -83,12 +82,12 @@ def _plot(path, diagrams: dict, title: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     start = start_stage(argv, __doc__, "topology", ["persist.topology"])
     ctx, cfg, out, prov = start.ctx, start.config["persist.topology"], start.out, start.prov
-    meta = json.loads((ctx.out("landscape") / "metadata.json").read_text())
+    meta = read_output_json(ctx.out("landscape") / "metadata.json")
     per_slice = []
     for s in meta["slices"]:
         k = s["index"]
-        loss = np.load(ctx.out("landscape") / f"slice_{k}_loss.npy")
-        stderr = np.load(ctx.out("landscape") / f"slice_{k}_stderr.npy")
+        loss = load_output_array(ctx.out("landscape") / f"slice_{k}_loss.npy")
+        stderr = load_output_array(ctx.out("landscape") / f"slice_{k}_stderr.npy")
         if not np.isfinite(loss).all():
             per_slice.append({"index": k, "status": "non-finite loss on the grid"})
             continue

@@ -12,11 +12,11 @@ this stage's own N and d. All MI in nats.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
+from harness.integrity import load_output_weights, read_output_json
 from harness.pipeline.paths import phi_dir
 from harness.pipeline.provenance import device_description
 from harness.stages.common import stage_main, write_json
@@ -48,10 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     ctx = start_phi_stage(argv, __doc__, "measure", SECTIONS, schemes_arg)
     probe_cfg, mi_cfg, pci_cfg = (ctx.config[k] for k in ("phi.probe", "phi.mutual_information", "phi.pci"))
     runtime = ctx.config["runtime"]
-    trained = json.loads(Path(phi_dir(ctx.pair.key, "train"), "metrics.json").read_text())
+    trained = read_output_json(Path(phi_dir(ctx.pair.key, "train"), "metrics.json"))
 
     import torch
-    from safetensors.torch import load_file
 
     from harness.measurements.modules import SchemeNotApplicable
     from harness.measurements.perturbation import perturbational_complexity
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         if not checkpoint_reached(record):  # not reached, or diverged: no finite weights to measure
             checkpoints.append(entry)
             continue
-        model.load_state_dict(load_file(path))
+        model.load_state_dict(load_output_weights(path))
         for key, kwargs in schemes.items():
             if key in not_applicable:
                 continue

@@ -8,9 +8,9 @@ calibration summary), a DVC metrics file with the headline numbers, and provenan
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from harness.integrity import read_output_json
 from harness.params import read_section
 from harness.pipeline.paths import PHI_STATISTICS, phi_dir
 from harness.pipeline.provenance import Provenance
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     reg = load_registries(check_code=False)
     prov = Provenance("phi_statistics", {}, {"phi.statistics": cfg.model_dump()})
     pairs = phi_pairs(reg, survey.profile)
-    records = [json.loads((Path(phi_dir(p.key, "measure")) / "measures.json").read_text()) for p in pairs]
-    transfers = [json.loads((Path(phi_dir(p.key, "transfer")) / "transfer.json").read_text()) for p in pairs]
+    records = [read_output_json(Path(phi_dir(p.key, "measure")) / "measures.json") for p in pairs]
+    transfers = [read_output_json(Path(phi_dir(p.key, "transfer")) / "transfer.json") for p in pairs]
     stats = phi_statistics(records, cfg.level, cfg.trajectory_tolerance, transfers, cfg.n_boot, cfg.seed)
     out = Path(PHI_STATISTICS)
     write_json(out / "statistics.json", stats)

@@ -2,21 +2,31 @@
 
 The shared loop with ``phi.train``; at each fraction of ``phi.checkpoints`` (0 = initialization, 1 = the
 last step) the weights are saved and train and test accuracy recorded (generalization gap = train − test).
-Checkpoints live in the harness cache until the run ends, so a resumed run keeps the earlier ones. A
+Checkpoints live in the harness cache until the run ends, so a resumed run keeps the earlier ones; they are
+sealed with their sha256, and a damaged one restarts training rather than being published. A
 diverged run is recorded with the checkpoints it reached; a checkpoint whose weights are no longer finite
 (the epoch training diverged in) is recorded as "diverged" and its weights are not kept.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
+import sys
+from pathlib import Path
 
+from harness.integrity import SEAL_SUFFIX, open_sealed, read_output_json, write_sealed, write_sealed_json
 from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
 from harness.stages.phi.common import checkpoint_name, checkpoint_reached, start_phi_stage
 
 STAGE_MODULE = "harness.stages.phi.train"
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The checkpoints and their records in ``folder`` (not their seals or temporary files)."""
+    return sorted(
+        f for f in folder.iterdir() if f.suffix in (".safetensors", ".json") and not f.name.startswith(".")
+    )
 
 
 @stage_main
@@ -48,6 +58,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     cache = cache_root() / "phi_train" / run_id
     saved = cache / "checkpoints"
+    if saved.exists() and not all([open_sealed(f) is not None for f in _entries(saved)]):
+        # a damaged checkpoint cannot be re-made alone (training has moved past it): start over
+        print(
+            f"warning: phi_train@{ctx.pair.key}: restarting training, a cached checkpoint was damaged",
+            file=sys.stderr,
+        )
+        shutil.rmtree(cache)
     saved.mkdir(parents=True, exist_ok=True)
 
     def on_checkpoint(fraction: float, net) -> None:
@@ -56,16 +73,17 @@ def main(argv: list[str] | None = None) -> None:
             bool(torch.isfinite(v).all()) for v in net.state_dict().values() if v.is_floating_point()
         )
         if not finite:  # the network diverged before this checkpoint: nothing to measure
-            (saved / f"{name}.safetensors").unlink(missing_ok=True)
-            (saved / f"{name}.json").write_text(json.dumps({"fraction": fraction, "status": "diverged"}))
+            for stale in (saved / f"{name}.safetensors", saved / f"{name}.safetensors{SEAL_SUFFIX}"):
+                stale.unlink(missing_ok=True)
+            write_sealed_json(saved / f"{name}.json", {"fraction": fraction, "status": "diverged"})
             return
         train_acc = accuracy(net, splits.train.inputs, splits.train.targets)
         test_acc = accuracy(net, splits.test.inputs, splits.test.targets)
         # cloned: tied weights (GPT-2's head and embedding) share storage, which safetensors refuses
         state = {k: v.detach().cpu().clone().contiguous() for k, v in net.state_dict().items()}
-        save_file(state, str(saved / f"{name}.safetensors"))
+        write_sealed(saved / f"{name}.safetensors", lambda tmp: save_file(state, str(tmp)))
         record = {"fraction": fraction, "train_accuracy": train_acc, "test_accuracy": test_acc}
-        (saved / f"{name}.json").write_text(json.dumps({**record, "gap": train_acc - test_acc}))
+        write_sealed_json(saved / f"{name}.json", {**record, "gap": train_acc - test_acc})
 
     result = train_classifier(
         model,
@@ -78,12 +96,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     out_ckpt = ctx.out / "checkpoints"
     shutil.rmtree(out_ckpt, ignore_errors=True)
-    shutil.copytree(saved, out_ckpt)
+    out_ckpt.mkdir(parents=True)
+    for f in _entries(saved):  # verified again: a checkpoint damaged on disk is never published
+        if open_sealed(f) is None:
+            shutil.rmtree(cache)
+            raise RuntimeError(f"{f} was damaged after it was written; re-run this stage to recompute it")
+        shutil.copy2(f, out_ckpt / f.name)
     checkpoints = []
     for f in fractions:
         path = out_ckpt / f"{checkpoint_name(f)}.json"
         checkpoints.append(
-            json.loads(path.read_text()) if path.exists() else {"fraction": f, "status": "not reached"}
+            read_output_json(path) if path.exists() else {"fraction": f, "status": "not reached"}
         )
     write_json(
         ctx.out / "metrics.json",

@@ -17,9 +17,9 @@ The source's Φ_pair is over the ``layer`` modules (PCA on its validation split,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from harness.integrity import load_output_weights, read_output_json
 from harness.pipeline.paths import phi_dir
 from harness.pipeline.provenance import device_description
 from harness.registry.load import Problem, RegistryError, transfer_incompatibility
@@ -54,7 +54,7 @@ def _args(parser) -> None:
 
 def _last_checkpoint(ctx: PhiPair) -> tuple[Path, dict] | None:
     """(weights, record) of ``phi_train``'s last checkpoint; None when training did not reach it."""
-    trained = json.loads(Path(phi_dir(ctx.pair.key, "train"), "metrics.json").read_text())
+    trained = read_output_json(Path(phi_dir(ctx.pair.key, "train"), "metrics.json"))
     last = trained["checkpoints"][-1]
     if not checkpoint_reached(last):
         return None
@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> None:
     run_id = ctx.run_id(modules)
 
     import torch
-    from safetensors.torch import load_file
 
     from harness.models.build import build_architecture, load_matching_state
     from harness.training.checkpoint import CheckpointStore
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             record.update(status="diverged", reason="phi_train did not reach its last checkpoint")
         else:
             weights, last = checkpoint
-            state = load_file(str(weights))
+            state = load_output_weights(weights)
             source.load_state_dict(state)
             source.to(device)
             record.update(
