@@ -19,6 +19,8 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from harness.statistics.fixed_order import dot, orthonormal_columns, residual
+
 EXACT_MAX_N = 9
 """Exact permutation p-values up to this n (9! = 362,880 pairings)."""
 
@@ -57,11 +59,11 @@ def _spearman(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
     cx = rx - rx.mean()
     cy = ry - ry.mean(axis=-1, keepdims=True)
     den = math.sqrt((cx**2).sum()) * np.sqrt((cy**2).sum(axis=-1))
-    return (cy @ cx) / np.where(den > 0, den, np.nan)
+    return dot(cy, cx) / np.where(den > 0, den, np.nan)  # not @: BLAS sums in a CPU-specific order
 
 
 def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    sx, sy = _pair_signs(x), _pair_signs(y)
+    sx, sy = _pair_signs(x), _pair_signs(y)  # sums of ±1 and 0 are exact in any order: @ is safe
     den = math.sqrt(np.abs(sx).sum()) * np.sqrt(np.abs(sy).sum(axis=-1))
     return (sy @ sx) / np.where(den > 0, den, np.nan)
 
@@ -137,21 +139,20 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, covariates: np.ndarray) -> tu
     if len(y) != n or df < 1:
         return float("nan"), float("nan")
     design = np.column_stack([np.ones(n), *(ranks(col) for col in c.T)])
-    rx, ry = ranks(x), ranks(y)
-    res_x = rx - design @ np.linalg.lstsq(design, rx, rcond=None)[0]
-    res_y = ry - design @ np.linalg.lstsq(design, ry, rcond=None)[0]
-    den = math.sqrt(float(res_x @ res_x) * float(res_y @ res_y))
+    basis = orthonormal_columns(design)  # least squares without LAPACK: the same bits on every CPU
+    res_x, res_y = residual(ranks(x), basis), residual(ranks(y), basis)
+    sxx = float(dot(res_x, res_x))
+    den = math.sqrt(sxx * float(dot(res_y, res_y)))
     if den < 1e-12:
         return float("nan"), float("nan")
-    rho = float(np.clip(res_x @ res_y / den, -1.0, 1.0))
+    rho = float(np.clip(dot(res_x, res_y) / den, -1.0, 1.0))
     if n <= EXACT_MAX_N:
         # y* = fitted + P·res_y; its residual on the design is M·P·res_y (M = I − H), and res_x = M·res_x,
         # so ρ* = res_x·(P·res_y) / (‖res_x‖ ‖M·P·res_y‖)
         permuted = res_y[_permutations(n)]  # (n!, n)
-        hat = design @ np.linalg.pinv(design)
-        residual = permuted - permuted @ hat.T
-        norms = np.sqrt((residual**2).sum(axis=1)) * math.sqrt(float(res_x @ res_x))
-        null = np.abs(permuted @ res_x) / np.where(norms > 1e-12, norms, np.inf)
+        moved = residual(permuted, basis)
+        norms = np.sqrt(dot(moved, moved)) * math.sqrt(sxx)
+        null = np.abs(dot(permuted, res_x)) / np.where(norms > 1e-12, norms, np.inf)
         return rho, float(np.mean(null >= abs(rho) - 1e-12))
     if abs(rho) >= 1.0:
         return rho, 0.0

@@ -1,7 +1,8 @@
 """Leave-one-architecture-out (LOAO) ridge regression and a permutation test of incremental value.
 
-Ridge with an unpenalized intercept, solved through the SVD of the standardized design so that every
-α of the grid costs one matrix product: β(α) = V diag(s / (s² + α)) Uᵀ (y − ȳ). Standardization and
+Ridge with an unpenalized intercept on the standardized design, β(α) = (ZᵀZ + αI)⁻¹ Zᵀ(y − ȳ), by a
+Cholesky factor per α in ``harness.statistics.fixed_order`` (no BLAS, so the same bits on every CPU;
+the design has a few columns and α ≥ 1e-3 keeps the system well conditioned). Standardization and
 the choice of α (inner cross-validation by group) are refitted inside each outer fold, on the outer
 training rows only, so the held-out architecture's rows never touch its own prediction. All of it is
 batched over a leading axis, so a permutation test refits 1,000 feature sets in one pass.
@@ -12,6 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from harness.statistics.fixed_order import (
+    cholesky,
+    cholesky_solve,
+    covariance,
+    dot,
+    gram,
+    orthonormal_columns,
+    residual,
+)
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 """Ridge penalties searched by the inner cross-validation (on standardized features)."""
@@ -32,12 +43,12 @@ def _ridge_predict(
     std = np.where(std > 1e-12, std, 1.0)
     z_train, z_test = (x_train - mean) / std, (x_test - mean) / std
     y_mean = y_train.mean()
-    u, s, vt = np.linalg.svd(z_train, full_matrices=False)  # (B,n,r), (B,r), (B,r,p)
-    uty = np.einsum("bnr,n->br", u, y_train - y_mean)  # (B, r)
     a = np.asarray(alphas, dtype=float)
-    shrink = s[:, None, :] / (s[:, None, :] ** 2 + (a[None, :, None] if a.ndim == 1 else a[:, :, None]))
-    coef = np.einsum("bar,brp->bap", shrink * uty[:, None, :], vt)  # (B, A, p)
-    return y_mean + np.einsum("btp,bap->bat", z_test, coef)
+    a = a[None, :] if a.ndim == 1 else a  # (1 or B, A)
+    system = gram(z_train)[:, None] + a[:, :, None, None] * np.eye(z_train.shape[2])  # (B, A, p, p)
+    zty = dot(np.swapaxes(z_train, 1, 2), y_train - y_mean)  # (B, p)
+    coef = cholesky_solve(cholesky(system), zty[:, None, :])  # (B, A, p)
+    return y_mean + dot(z_test[:, None, :, :], coef[:, :, None, :])  # (B, A, n_test)
 
 
 def _group_folds(groups: np.ndarray, inner_folds: int | None, rng: np.random.Generator) -> list[np.ndarray]:
@@ -157,7 +168,8 @@ def size_basis(log_params: np.ndarray) -> np.ndarray:
         scale = (knots[-1] - knots[0]) ** 2
 
         def cube(v: np.ndarray) -> np.ndarray:
-            return np.clip(v, 0, None) ** 3
+            c = np.clip(v, 0, None)
+            return c * c * c  # not ** 3: np.power may run a CPU-specific SIMD pow (SVML on AVX-512)
 
         for t in knots[:-2]:
             term = (
@@ -171,9 +183,8 @@ def size_basis(log_params: np.ndarray) -> np.ndarray:
 
 def _residualize(topology: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     design = np.column_stack([np.ones(len(basis)), basis])
-    coef = np.linalg.lstsq(design, topology, rcond=None)[0]
-    fitted = design @ coef
-    return fitted, topology - fitted
+    resid = residual(topology.T, orthonormal_columns(design)).T
+    return topology - resid, resid
 
 
 def _block_order(codes: np.ndarray) -> np.ndarray:
@@ -207,7 +218,7 @@ def incremental_value_test(
     gives B's MAE when topology adds nothing. Shuffling whole topology rows instead would also break
     topology's link with size and reject far too often. p = (1 + #{permuted MAE ≤ observed}) /
     (1 + n_permutations). Model A2 (the matched null) uses the same construction with Gaussian
-    residuals of the residuals' covariance, one draw per permutation: ``b_beats_a2`` holds when B's MAE
+    residuals of the residuals' covariance (drawn through its Cholesky factor), one draw per permutation: ``b_beats_a2`` holds when B's MAE
     is below all but a ``level`` share of A2's (p_vs_a2 ≤ level); if not, topology is no better than noise.
     """
     t = np.asarray(topology, dtype=float)
@@ -233,9 +244,10 @@ def incremental_value_test(
         order = rng.permutation(len(labels))
         permuted_rows[b, blocks.reshape(-1)] = blocks[order].reshape(-1)
     permuted = loao_mae_batch(with_params(fitted[None] + resid[permuted_rows]), y, groups, **fit)
-    cov = np.atleast_2d(np.cov(resid, rowvar=False))
-    w, v = np.linalg.eigh(cov)
-    noise = rng.standard_normal((n_permutations, n, k)) @ (v * np.sqrt(np.clip(w, 0, None))).T
+    # noise = z Lᵀ with L Lᵀ = cov: the residuals' covariance is singular (n rows minus the basis), and a
+    # zero eigenvalue's square root turned ±1e-17 of BLAS rounding into 1e-9 of noise that differed by CPU
+    factor = cholesky(covariance(resid))  # (k, k) lower
+    noise = dot(rng.standard_normal((n_permutations, n, k))[:, :, None, :], factor)  # (P, n, k)
     a2 = loao_mae_batch(with_params(fitted[None] + noise), y, groups, **fit)
     p = (1 + int(np.sum(permuted <= observed + 1e-12))) / (1 + n_permutations)
     p_vs_a2 = (1 + int(np.sum(a2 <= observed + 1e-12))) / (1 + n_permutations)
