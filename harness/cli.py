@@ -104,6 +104,23 @@ def _estimate(args: argparse.Namespace) -> None:
     print(render_estimate(load_registries(check_code=False), read_params()))
 
 
+def _warn_missing_data() -> None:
+    """Every missing real dataset of the profile, listed once before a run: their data@ stages (and
+    what depends on them) will fail; the rest runs."""
+    from harness.data.load import require_datasets
+    from harness.params import read_params
+    from harness.pipeline.selection import profile_datasets
+    from harness.registry.load import load_registries
+
+    params = read_params()
+    reg = load_registries(check_code=False)
+    try:
+        datasets = profile_datasets(reg, params.survey.profile)
+        require_datasets({d: reg.datasets[d] for d in datasets}, params.data.root)
+    except MissingDataError as err:
+        print(f"warning: {err}", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     from harness.pipeline.cluster import load_cluster_config
     from harness.pipeline.parallel import run_graph
@@ -130,6 +147,7 @@ def _run(args: argparse.Namespace) -> int:
         recovered = recover_lock()
         if recovered:
             print(f"harness run: dvc.lock recovered: {recovered}", file=sys.stderr)
+        _warn_missing_data()
     try:
         summary = run_graph(
             args.targets, config, jobs=args.jobs, dry=args.dry, force=args.force, glob=args.glob

@@ -458,11 +458,47 @@ def test_full_profile_lists_its_stages_and_stops_cleanly_without_data(tmp_path: 
     assert {"data@cifar10", "data@cifar100", "train@cnn_small-cifar100", "train@mlp_8-cifar10"} <= set(listed)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "full"], repo)
+    # issue 18 item 7: every missing dataset in one message, not the first alone
+    checked = run(["harness", "check"], repo, check=False)
+    assert checked.returncode == 2 and re.search(r"\d+ datasets are missing", checked.stderr)
+    for name, folder in (
+        ("cifar10", "data/cifar-10-batches-py"),
+        ("cifar100", "data/cifar-100-python"),
+        ("cub200", "CUB_200_2011"),
+    ):
+        assert f"dataset '{name}'" in checked.stderr and folder in checked.stderr
     proc = run(["dvc", "repro"], repo, check=False)
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     assert "dataset 'cifar10'" in text and "data/cifar-10-batches-py" in text and "data.root" in text
-    assert ran_stages(proc) == ["check"] and not (repo / "results" / "train").exists()
+    # `check` passes with a warning listing every missing dataset; DVC stops at the first data stage
+    # (its data folder, a dep, is absent)
+    assert (
+        ran_stages(proc) == ["check"]
+        and "datasets are missing" in text
+        and "failed to reproduce 'data@" in text
+    )
+    assert not (repo / "results" / "train").exists()
+    # one dataset present (a small CIFAR-10 in its real format): its stage runs while CIFAR-100's fails
+    from tests.test_data import _write_cifar
+
+    _write_cifar(
+        repo / "data" / "cifar-10-batches-py",
+        {**{f"data_batch_{i}": 5 for i in range(1, 6)}, "test_batch": 4},
+        b"labels",
+        10,
+    )
+    datasets = repo / "registry" / "datasets.yaml"
+    text = datasets.read_text().replace("samples: 60000\n", "samples: 29\n", 1)
+    datasets.write_text(text.replace("official_test_samples: 10000}", "official_test_samples: 4}", 1))
+    proc = run(["harness", "run", "--jobs", "1", "data@cifar10", "data@cifar100"], repo, check=False)
+    assert proc.returncode == 1 and "ran data@cifar10" in proc.stdout and "2 ran" in proc.stdout  # and check
+    assert "dataset 'cifar100': folder data/cifar-100-python not found" in proc.stderr
+    assert "failed: data@cifar100" in proc.stderr
+    assert (
+        json.loads((repo / "results" / "data" / "cifar10" / "manifest.json").read_text())["arrays"]["samples"]
+        == 29
+    )
 
 
 def test_a_diverging_phi_network_is_recorded_and_the_phi_statistics_still_run(tmp_path: Path):

@@ -29,6 +29,24 @@ def require_dataset(key: str, entry: DatasetEntry, data_root: str | Path) -> Non
         )
 
 
+def require_datasets(entries: dict[str, DatasetEntry], data_root: str | Path) -> None:
+    """:func:`require_dataset` for every entry at once: one MissingDataError listing each missing dataset
+    (its folder and where to obtain it), not only the first."""
+    problems = []
+    for key, entry in entries.items():
+        try:
+            require_dataset(key, entry, data_root)
+        except MissingDataError as err:
+            problems.append(str(err))
+    if len(problems) == 1:
+        raise MissingDataError(problems[0])
+    if problems:
+        raise MissingDataError(
+            f"{len(problems)} datasets are missing (the stages that need them fail at their data@ stage; "
+            "`harness run` or `dvc repro --keep-going` runs the rest):\n  - " + "\n  - ".join(problems)
+        )
+
+
 def _mismatch(key: str, field: str, message: str) -> None:
     raise RegistryError([Problem("registry/datasets.yaml", key, field, message)])
 

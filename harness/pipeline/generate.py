@@ -40,6 +40,7 @@ from harness.pipeline.selection import (
     persist_pairs,
     phi_pairs,
     phi_transfer_targets,
+    profile_datasets,
     train_pairs,
 )
 from harness.registry.load import Registries
@@ -101,23 +102,7 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
         "outs": [{CHECK_OUT: {"cache": False}}],  # constant content: re-running it re-runs nothing
     }
 
-    datasets = list(
-        dict.fromkeys(
-            [
-                p.dataset
-                for p in pairs
-                + persist_pairs(reg, profile)
-                + phi_pairs(reg, profile)
-                + genesis_pairs(reg, profile)
-            ]
-            + list(phi_transfer_targets(reg, profile).values())
-            + [
-                s.double_descent.dataset
-                for s in [reg.profiles[profile].genesis]
-                if s is not None and s.double_descent is not None
-            ]
-        )
-    )
+    datasets = profile_datasets(reg, profile)
     data_common = set(module_closure(["harness.stages.data"], repo))
     data_items: dict[str, Any] = {}
     for d in datasets:

@@ -102,3 +102,26 @@ def train_pairs(reg: Registries, profile: str) -> list[Pair]:
     can take none of the datasets is a registry error). Names do not depend on the order of entries.
     """
     return _pairs(reg, _profile(reg, profile).train)
+
+
+def profile_datasets(reg: Registries, profile: str) -> list[str]:
+    """Every dataset a stage of the profile reads (each has a ``data@<dataset>`` stage), in first-use
+    order: training pairs, PERSIST, PHI, GENESIS pairs, PHI transfer targets, the double-descent set."""
+    genesis = _profile(reg, profile).genesis
+    pairs = (
+        train_pairs(reg, profile)
+        + persist_pairs(reg, profile)
+        + phi_pairs(reg, profile)
+        + genesis_pairs(reg, profile)
+    )
+    return list(
+        dict.fromkeys(
+            [p.dataset for p in pairs]
+            + list(phi_transfer_targets(reg, profile).values())
+            + (
+                [genesis.double_descent.dataset]
+                if genesis is not None and genesis.double_descent is not None
+                else []
+            )
+        )
+    )
