@@ -574,3 +574,44 @@ def test_weight_label_information_is_tested_against_a_label_permutation_null():
         rejections += out["null"]["p_value"] <= 0.1
     assert rejections <= 8  # expected 3 of 30 at level 0.1; P(≥ 9) ≈ 0.003 under a valid test
     assert weight_label_information(independent, labels, **kwargs)["null"]["permutations"] == 19
+
+
+@pytest.mark.slow
+def test_a_search_that_never_fits_is_flagged_in_results_and_report(tmp_path):
+    """Issue 18 item 9: Adam at lr 1e6 stays finite and learns nothing; its "below range" capacities were
+    reported as results without a word."""
+    import json
+
+    from harness.params import GenesisStatisticsConfig
+    from harness.report.sections.genesis import genesis_section
+    from harness.statistics.genesis_survey import genesis_statistics
+    from tests.conftest import micro_repo_copy, run
+
+    def broken_optimizer(repo):
+        path = repo / "registry" / "surveys.yaml"
+        text = path.read_text()
+        micro = text.index("  micro:")
+        at = text.index("adam: {epochs: 30, batch_size: 64, optimizer: adam, lr: 0.01", micro)
+        path.write_text(text[:at] + text[at:].replace("lr: 0.01", "lr: 1000000.0", 1))
+
+    repo = micro_repo_copy(tmp_path / "repo", broken_optimizer)
+    stage = "genesis_capacity@mlp_d2_w256-gaussian_inputs"
+    proc = run(["dvc", "repro", stage], repo, env={"HARNESS_CACHE_DIR": str(tmp_path / "cache")})
+    record = json.loads(
+        (repo / "results/genesis/mlp_d2_w256-gaussian_inputs/capacity/capacity.json").read_text()
+    )
+    adam = record["optimizers"]["adam"]
+    assert adam["statuses"] == ["below range"] and adam["n_max_median"] is None
+    assert (
+        "could not fit even n_min = 16 random labels" in adam["warning"]
+        and "genesis.optimizers.adam" in adam["warning"]
+    )
+    assert f"warning: {stage} [adam]: 1 of 1 seed(s) could not fit" in proc.stderr
+    stats = genesis_statistics([record], GenesisStatisticsConfig())
+    assert stats["optimizers"]["adam"]["below_range"] == ["mlp_d2_w256"]
+    (warning,) = stats["warnings"]
+    assert warning.startswith("mlp_d2_w256-gaussian_inputs [adam]: 1 of 1 seed(s)")
+    section = genesis_section(tmp_path, stats)
+    assert any(
+        "Warning — searches that measured no capacity" in p and "mlp_d2_w256" in p for p in section.paragraphs
+    )

@@ -63,6 +63,7 @@ def _rows(records: list[dict[str, Any]], optimizer: str) -> list[dict[str, Any]]
                 "seed_capacities": [s["n_max"] for s in o["seeds"]],
                 "trainings": o["trainings"],
                 "usable": usable,
+                "warning": o.get("warning"),
             }
         )
     return rows
@@ -250,6 +251,7 @@ def genesis_statistics(
             "dataset": dataset,
             "rows": rows,
             "censored": [r["architecture"] for r in rows if not r["usable"]],
+            "below_range": [r["architecture"] for r in rows if "below range" in r["statuses"]],
             "laws": _law_comparison(rows, "bits", cfg.level),
             "stored_label_laws": _law_comparison(rows, "stored_label_bits", cfg.level),
             "depth_sweeps": _depth_sweeps(rows, cfg),
@@ -268,8 +270,15 @@ def genesis_statistics(
         }
         for name, v in per_optimizer.items()
     }
+    warnings = [
+        f"{r['architecture']}-{r['dataset']} [{name}]: {o['warning']}"
+        for r in records
+        for name, o in r["optimizers"].items()
+        if o.get("warning")
+    ]
     return {
         "n_pairs": len(records),
+        "warnings": warnings,
         "weight_information": _information_rows(records, information) if information is not None else [],
         "double_descent": double_descent,
         "optimizers": per_optimizer,

@@ -112,6 +112,11 @@ def genesis_section(figures: Path, statistics: dict[str, Any]) -> Section:
         f"{a['bits_per_parameter']} bits/parameter for {a['models']} ({a['source']}; {a['definition']})"
         for a in statistics["literature"]
     )
+    if statistics.get("warnings"):
+        section.paragraphs.append(
+            "<b>Warning — searches that measured no capacity</b> (their smallest N never fit; they are left "
+            "out of every fit): " + "; ".join(html.escape(w) for w in statistics["warnings"])
+        )
     for name, o in statistics["optimizers"].items():
         rows = o["rows"]
         section.tables.append(

@@ -16,6 +16,7 @@ label information beyond the threshold: for every trained N, I(labels; predictio
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,25 @@ from harness.stages.genesis.common import start_genesis_stage
 
 STAGE_MODULE = "harness.stages.genesis.capacity"
 SECTIONS = ["genesis.optimizers", "genesis.search", "runtime", "data"]
+
+
+def below_range_warning(seeds: list[dict], num_classes: int, n_min: int, optimizer: str) -> str | None:
+    """The flag for a search whose smallest N never fit (issue 18, item 9), or None.
+
+    "below range" is not a capacity: a network that cannot memorize ``n_min`` random labels is far more
+    often an optimizer or budget that does not train (Adam at lr 1e6 stays finite and learns nothing)
+    than a network that small. The message gives the training accuracy reached at n_min against chance
+    (1/K) so the two can be told apart."""
+    low = [s for s in seeds if s["status"] == "below range"]
+    if not low:
+        return None
+    accs = [s["details"].get(str(n_min), {}).get("train_accuracy") for s in low]
+    shown = ", ".join("diverged" if a is None else f"{a:.3f}" for a in accs)
+    return (
+        f"{len(low)} of {len(seeds)} seed(s) could not fit even n_min = {n_min} random labels (train accuracy "
+        f"{shown}; chance {1 / num_classes:.3f}): no capacity was measured. Check genesis.optimizers.{optimizer} "
+        "(learning rate, epochs) before reading this as a small capacity, or lower genesis.search.n_min"
+    )
 
 
 def summarize(seeds: list[dict], num_classes: int, volume: int) -> dict:
@@ -128,10 +148,14 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"genesis_capacity@{ctx.key} [{name}, seed {seed}]: N_max = {found['n_max']} ({found['status']})"
             )
+        warning = below_range_warning(seeds, k, search.n_min, name)
+        if warning:
+            print(f"warning: genesis_capacity@{ctx.key} [{name}]: {warning}", file=sys.stderr)
         results[name] = {
             "counts": counts,
             "size": cfg.size,
             **summarize(seeds, k, counts["V"]),
+            "warning": warning,
             "seeds": seeds,
         }
     out = Path(genesis_dir(ctx.key, "capacity"))

@@ -9,6 +9,7 @@ transformer exponents and effective boundaries), a DVC metrics file and provenan
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.integrity import read_output_json
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(out / "summary.json", summary)
     prov.add(pairs=[p.key for p in pairs])
     prov.write(out / "provenance.json")
+    for warning in stats["warnings"]:
+        print(f"warning: genesis_statistics: {warning}", file=sys.stderr)
     print(
         f"genesis_statistics: {stats['n_pairs']} pairs; "
         + "; ".join(f"{k}: {v['verdict']}" for k, v in summary.items())
