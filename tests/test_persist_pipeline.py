@@ -132,8 +132,8 @@ def test_a_killed_landscape_resumes_under_dvc_repro_with_identical_grids(tmp_pat
 
     resumed = run(["dvc", "repro", f"persist_landscape@{RUN}"], repo, env={"HARNESS_CACHE_DIR": str(cache)})
     assert f"persist_landscape@{RUN}" in ran_stages(resumed)
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["slices"][0]["points_resumed"] >= saved
+    record = repo / "results" / "runs" / f"persist_landscape@{RUN}.json"
+    assert json.loads(record.read_text())["slices"]["0"]["points_resumed"] >= saved
     resumed_grids = [np.load(out / f"slice_{k}_loss.npy") for k in range(1)]
 
     reference = run(
@@ -142,6 +142,6 @@ def test_a_killed_landscape_resumes_under_dvc_repro_with_identical_grids(tmp_pat
         env={"HARNESS_CACHE_DIR": str(tmp_path / "cache-ref")},
     )
     assert f"persist_landscape@{RUN}" in ran_stages(reference)
-    assert json.loads((out / "metadata.json").read_text())["slices"][0]["points_resumed"] == 0
+    assert json.loads(record.read_text())["slices"]["0"]["points_resumed"] == 0
     for k in range(1):
         np.testing.assert_array_equal(np.load(out / f"slice_{k}_loss.npy"), resumed_grids[k])

@@ -32,6 +32,7 @@ from harness.pipeline.paths import (
     genesis_dir,
     persist_dir,
     phi_dir,
+    run_record,
     train_dir,
 )
 from harness.pipeline.selection import (
@@ -206,6 +207,11 @@ def build_pipeline(reg: Registries, params: SurveyParams, repo: str | Path = "."
             f"{REPORTS}/provenance.json",
         ],
     }
+    for name, stage in stages.items():
+        if name != "check":  # `check` writes no provenance
+            body = stage.get("do", stage)
+            var = "${item}" if isinstance(stage.get("foreach"), list) else "${key}"
+            body["outs"] = [*body["outs"], run_record(f"{name}@{var}" if "foreach" in stage else name)]
     return {"stages": stages}
 
 

@@ -7,6 +7,13 @@ CHECK_OUT = f"{RESULTS}/check.json"
 REPORTS = "reports"
 
 
+def run_record(stage: str) -> str:
+    """What changes from one run of ``stage`` to the next (start time, wall time, git commit, how much
+    was resumed from the harness cache): an output of the stage that no other stage depends on, so a
+    forced re-run changes it without re-running anything downstream (issue 18, item 4)."""
+    return f"{RESULTS}/runs/{stage}.json"
+
+
 def train_dir(key: str) -> str:
     """Outputs of ``train@<key>``."""
     return f"{RESULTS}/train/{key}"

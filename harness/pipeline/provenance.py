@@ -78,7 +78,13 @@ def device_description(device: Any) -> dict[str, Any]:
 
 
 class Provenance:
-    """Collects provenance during a stage and writes it as JSON beside the outputs."""
+    """Collects provenance during a stage and writes it as JSON beside the outputs.
+
+    Two records: ``provenance.json`` beside the outputs holds what determines them (stage, registry
+    entries, params, package versions, device, run id, seeds) and is the same on every re-run of the
+    same inputs; the run record (:func:`~harness.pipeline.paths.run_record`) holds what differs from
+    run to run — start time, wall time, git commit, and whatever the stage adds with :meth:`add_run`
+    (how much was resumed). Downstream stages depend on the former only."""
 
     def __init__(self, stage: str, entries: dict[str, Any], params: dict[str, Any]) -> None:
         self.started = time.time()
@@ -86,15 +92,27 @@ class Provenance:
             "stage": stage,
             "entries": entries,
             "params": params,
-            "git": git_commit(),
             "packages": package_versions(),
+        }
+        self.run: dict[str, Any] = {
+            "stage": stage,
+            "git": git_commit(),
             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
         }
 
     def add(self, **fields: Any) -> None:
+        """Fields that are the same whenever the inputs are (device, run id, seeds, split sizes)."""
         self.record.update(fields)
 
+    def add_run(self, **fields: Any) -> None:
+        """Fields that may differ between runs of the same inputs (timings, resume counts)."""
+        self.run.update(fields)
+
     def write(self, path: str | Path) -> None:
-        self.record["wall_time_s"] = round(time.time() - self.started, 3)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(self.record, indent=2, sort_keys=True, default=str) + "\n")
+        """Write provenance to ``path`` and the run record to ``run_record(stage)``."""
+        from harness.pipeline.paths import run_record
+
+        self.run["wall_time_s"] = round(time.time() - self.started, 3)
+        for target, record in ((Path(path), self.record), (Path(run_record(self.record["stage"])), self.run)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")

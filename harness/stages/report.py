@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     for s in sections:
         for t in s.tables:
             write_table(t, out / "tables")
-    git = prov.record["git"]
+    git = prov.run["git"]
     header = {
         "profile": survey.profile,
         "commit": (git["commit"] or "unknown")[:12] + (" (dirty)" if git["dirty"] else ""),

@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> None:
         run_id=run_id,
         device=device_description(device),
         seed=runtime.seed,
-        resumed_from_epoch=result.resumed_from_epoch,
         adaptation=list(adaptation.steps),
         split_sizes={"train": len(idx.train), "val": len(idx.val), "test": len(idx.test)},
     )
+    prov.add_run(resumed_from_epoch=result.resumed_from_epoch)
     prov.write(out / "provenance.json")
     status = "DIVERGED (recorded)" if result.status == "diverged" else "ok"
     print(f"train@{args.key}: {status}; test accuracy {metrics['test_accuracy']}")

@@ -141,7 +141,6 @@ def main(argv: list[str] | None = None) -> None:
                     "seed": seed,
                     **found,
                     "trainings": len(found["history"]),
-                    "resumed": resumed[f"{name}-s{seed}"],
                     "details": details,
                 }
             )
@@ -176,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
             "optimizers": results,
         },
     )
-    prov.add(run_id=run_id, device=device_description(device), resumed_trainings=resumed)
+    prov.add(run_id=run_id, device=device_description(device))
+    prov.add_run(resumed_trainings=resumed)
     prov.write(out / "provenance.json")
 
 

@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> None:
             "fisher_labels_per_input": fisher.labels_per_input,
             "fisher_chunk": {"inputs": fisher.chunk[0], "labels": fisher.chunk[1]},
             "fisher": "true Fisher: expectation over the model's own p(y|x), per-(input, label) gradients",
-            "seconds": {k: round(v, 3) for k, v in timings.items()},
         },
     )
     weights_sha = file_sha256(ctx.out("task_a") / "model.safetensors")
     start.prov.add(device=device_description(device), task_a_weights_sha256=weights_sha)
+    start.prov.add_run(seconds={k: round(v, 3) for k, v in timings.items()})
     start.prov.write(out / "provenance.json")
     print(
         f"persist_curvature@{ctx.run.key}: tr(H) {trace.value:.4g} ± {trace.stderr:.2g}, λ_max {top.value:.4g}"

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     inputs, targets = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     loss_fn = nn.CrossEntropyLoss(reduction="none")
 
-    slices, resumed = [], {}
+    slices, resumed, timings = [], {}, {}
     for k in range(cfg.slices):
         s1, s2 = direction_seeds(ctx.run.seed, k)
         d1 = filter_normalized_direction(model, s1, ignore=cfg.ignore)
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         np.save(out / f"slice_{k}_stderr.npy", grid.stderr)
         centre = grid.loss[cfg.resolution // 2, cfg.resolution // 2]
         _plot(out / f"slice_{k}.png", grid.loss, cfg.span, f"{ctx.run.key} slice {k}")
+        timings[k] = {"points_resumed": resumed.get(k, 0), "seconds": round(time.perf_counter() - started, 3)}
         slices.append(
             {
                 "index": k,
@@ -149,8 +150,6 @@ def main(argv: list[str] | None = None) -> None:
                 "loss_max": float(np.nanmax(grid.loss)),
                 "loss_centre": float(centre),
                 "median_stderr": float(np.median(grid.stderr)),
-                "points_resumed": resumed.get(k, 0),
-                "seconds": round(time.perf_counter() - started, 3),
                 "finite": bool(np.isfinite(grid.loss).all()),
             }
         )
@@ -171,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     start.prov.add(run_id=run_id, device=device_description(device), task_a_weights_sha256=weights_sha)
+    start.prov.add_run(slices=timings)
     start.prov.write(out / "provenance.json")
     print(
         f"persist_landscape@{ctx.run.key}: {cfg.slices} slices of {cfg.resolution}², resumed {resumed or 'none'}"

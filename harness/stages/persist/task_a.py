@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         device=device_description(device),
         seed=ctx.run.seed,
         split_seed=ctx.split_seed,
-        resumed_from_epoch=result.resumed_from_epoch,
         split_sizes={name: len(y) for name, (_, y) in arrays.items()},
         task_classes=ctx.dataset.tasks.task_a,
     )
+    start.prov.add_run(resumed_from_epoch=result.resumed_from_epoch)
     start.prov.write(out / "provenance.json")
     print(f"persist_task_a@{ctx.run.key}: {result.status}; task-A test accuracy {result.test_accuracy}")
 

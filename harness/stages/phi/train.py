@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> None:
         run_id=run_id,
         device=device_description(device),
         seed=runtime.seed,
-        resumed_from_epoch=result.resumed_from_epoch,
         split_sizes={name: len(y) for name, (_, y) in arrays.items()},
     )
+    ctx.prov.add_run(resumed_from_epoch=result.resumed_from_epoch)
     ctx.prov.write(ctx.out / "provenance.json")
     final = checkpoints[-1] if checkpoint_reached(checkpoints[-1]) else {}
     print(
