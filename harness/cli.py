@@ -112,8 +112,13 @@ def _warn_missing_data() -> None:
     from harness.pipeline.selection import profile_datasets
     from harness.registry.load import load_registries
 
-    params = read_params()
-    reg = load_registries(check_code=False)
+    if not (Path("params.yaml").exists() and Path("registry").is_dir()):
+        return  # a DVC project that is not the survey: the runner runs any dvc.yaml
+    try:
+        params = read_params()
+        reg = load_registries(check_code=False)
+    except (ParamsError, RegistryError):
+        return  # the check stage reports these, as one error
     try:
         datasets = profile_datasets(reg, params.survey.profile)
         require_datasets({d: reg.datasets[d] for d in datasets}, params.data.root)
