@@ -243,6 +243,24 @@ BAD_INPUTS = {
         "entry 'cnn_small', field 'builder': harness.models.cnn:build_conv_net does not accept argument(s) "
         "['dropout']",
     ),
+    "builder argument of the wrong type (it failed later inside the builder)": (
+        "architectures.yaml",
+        "kwargs: {depth: 2, width: 512}",
+        "kwargs: {depth: many, width: 512}",
+        "entry 'mlp_2', field 'kwargs.depth': harness.models.mlp:build_mlp expects int for 'depth', got 'many'",
+    ),
+    "tiny override of the wrong type": (
+        "architectures.yaml",
+        "tiny: {width: 64}",
+        "tiny: {width: 6.5}",
+        "entry 'mlp_2', field 'tiny.width': harness.models.mlp:build_mlp expects int for 'width', got 6.5",
+    ),
+    "a boolean where the builder takes a number": (
+        "architectures.yaml",
+        "kwargs: {depth: 2, width: 512}",
+        "kwargs: {depth: true, width: 512}",
+        "field 'kwargs.depth': harness.models.mlp:build_mlp expects int for 'depth', got True",
+    ),
     "malformed code reference": (
         "architectures.yaml",
         "harness.models.cnn:build_conv_net",

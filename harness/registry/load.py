@@ -186,9 +186,74 @@ def _validate_entries(
     return out
 
 
-def _check_callable(
-    ref: str, file: str, key: str, field_name: str, kwargs: set[str], problems: list[Problem]
+def _argument_types(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Parameter name → annotation of ``fn``, for the annotations that resolve (``typing.get_type_hints``
+    fails as a whole on one unresolvable forward reference: then each is tried alone)."""
+    import typing
+
+    try:
+        return {k: v for k, v in typing.get_type_hints(fn).items() if k != "return"}
+    except Exception:
+        hints = {}
+        for name, param in inspect.signature(fn).parameters.items():
+            if isinstance(param.annotation, type):
+                hints[name] = param.annotation
+        return hints
+
+
+def _check_argument_values(
+    fn: Callable[..., Any],
+    ref: str,
+    values: dict[str, dict[str, Any]],
+    file: str,
+    key: str,
+    problems: list[Problem],
 ) -> None:
+    """Each value of ``values`` (field prefix → {argument: value}, e.g. ``kwargs`` and ``tiny``) against
+    the annotation of ``fn``'s parameter, as a YAML value would reach it: JSON semantics, strict (no
+    string-to-number or boolean-to-number coercion; lists for tuples, ints for floats). Annotations that
+    pydantic cannot validate (``nn.Module``, callables) are not checked."""
+    import json
+
+    from pydantic import TypeAdapter, ValidationError
+
+    hints = _argument_types(fn)
+    for prefix, args in values.items():
+        for name, value in args.items():
+            if name not in hints:
+                continue
+            try:
+                adapter = TypeAdapter(hints[name])
+            except Exception:  # an arbitrary class: nothing to check against
+                continue
+            try:
+                adapter.validate_json(json.dumps(value), strict=True)
+            except ValidationError as err:
+                why = err.errors()[0]["msg"]
+                expected = getattr(hints[name], "__name__", None) or str(hints[name]).replace("typing.", "")
+                problems.append(
+                    Problem(
+                        file,
+                        key,
+                        f"{prefix}.{name}",
+                        f"{ref} expects {expected} for {name!r}, got {value!r} ({why})",
+                    )
+                )
+            except (TypeError, ValueError):  # not JSON-serializable: left to the builder
+                continue
+
+
+def _check_callable(
+    ref: str,
+    file: str,
+    key: str,
+    field_name: str,
+    kwargs: set[str],
+    problems: list[Problem],
+    values: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Import ``ref``, check it accepts every argument in ``kwargs`` and, with ``values``, that each value
+    matches the parameter's annotation (:func:`_check_argument_values`)."""
     try:
         fn = resolve_code_ref(ref)
     except Exception as err:
@@ -200,6 +265,8 @@ def _check_callable(
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return
+    if values:
+        _check_argument_values(fn, ref, values, file, key, problems)
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return
     unknown = sorted(kwargs - set(sig.parameters))
@@ -322,18 +389,21 @@ def load_registries(
             if not wanted("architectures", key):
                 continue
             accepted = set(arch.kwargs) | set(arch.tiny) | set(BUILDER_INPUTS[arch.input])
-            _check_callable(arch.builder, afile, key, "builder", accepted, problems)
+            values = {"kwargs": arch.kwargs, "tiny": arch.tiny}
+            _check_callable(arch.builder, afile, key, "builder", accepted, problems, values)
         dfile = str(root / REGISTRY_FILES["datasets"])
         for key, ds in datasets.items():
             if not wanted("datasets", key):
                 continue
             extra = set() if ds.embedded else {"root"}
-            _check_callable(ds.loader, dfile, key, "loader", set(ds.kwargs) | extra, problems)
+            _check_callable(
+                ds.loader, dfile, key, "loader", set(ds.kwargs) | extra, problems, {"kwargs": ds.kwargs}
+            )
         mfile = str(root / REGISTRY_FILES["measurements"])
         for key, m in measurements.items():
             if not wanted("measurements", key):
                 continue
-            _check_callable(m.function, mfile, key, "function", set(m.kwargs), problems)
+            _check_callable(m.function, mfile, key, "function", set(m.kwargs), problems, {"kwargs": m.kwargs})
 
     if problems:
         raise RegistryError(problems)
