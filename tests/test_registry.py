@@ -249,6 +249,12 @@ BAD_INPUTS = {
         "kwargs: {depth: many, width: 512}",
         "entry 'mlp_2', field 'kwargs.depth': harness.models.mlp:build_mlp expects int for 'depth', got 'many'",
     ),
+    "a misspelt family (the statistics group by family)": (
+        "architectures.yaml",
+        "    family: transformer\n",
+        "    family: transfomer\n",
+        "field 'family': Input should be 'mlp', 'cnn'",
+    ),
     "tiny override of the wrong type": (
         "architectures.yaml",
         "tiny: {width: 64}",

@@ -17,6 +17,25 @@ CodeRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\
 
 Modality = Literal["vector", "image", "sequence", "graph"]
 Experiment = Literal["persist", "phi", "genesis"]
+Family = Literal[
+    "mlp",
+    "cnn",
+    "resnet",
+    "wrn",
+    "vgg",
+    "densenet",
+    "mobilenet",
+    "shufflenet",
+    "efficientnet",
+    "convnext",
+    "vit",
+    "transformer",
+    "rnn",
+    "gnn",
+]
+"""Architecture families, a closed set: the statistics group and compare by family (GENESIS's MLP depth
+sweeps and transformer exponents, the report's tables), so a misspelt family would silently leave an
+entry out of its group. A new family is one line here."""
 PARTITION_SCHEMES = ("layer", "channel_groups", "positions", "attention_heads")
 """PHI's ways of cutting a network into modules (see harness.measurements.modules)."""
 
@@ -30,8 +49,8 @@ class ArchitectureEntry(StrictModel):
 
     builder: CodeRef
     """Function returning an ``nn.Module``, e.g. ``harness.models.mlp:build_mlp``."""
-    family: str
-    """Architecture family (mlp, cnn, resnet, vit, rnn, transformer, gnn, ...)."""
+    family: Family
+    """Architecture family, one of :data:`Family` (mlp, cnn, resnet, wrn, vit, transformer, rnn, gnn, ...)."""
     input: Modality
     """The input kind the network consumes; the harness adapts datasets by a declared rule."""
     image_channels: int | None = Field(default=None, ge=1)
