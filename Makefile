@@ -32,6 +32,7 @@ reproduce: pipeline
 lint: $(STAMP)
 	ruff check harness tests benchmarks
 	ruff format --check harness tests benchmarks
+	mypy
 	hadolint Dockerfile
 
 test: $(STAMP) lint

@@ -459,16 +459,21 @@ class SurveyParams(_Section):
     report: ReportSection
 
 
-SECTIONS: dict[str, type[BaseModel]] = {
-    name: field.annotation  # type: ignore[misc]
-    for name, field in SurveyParams.model_fields.items()
-}
+def _model_fields(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """``model``'s fields whose type is itself a pydantic model, by name, in declaration order."""
+    return {
+        name: field.annotation
+        for name, field in model.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+
+
+SECTIONS: dict[str, type[BaseModel]] = _model_fields(SurveyParams)  # every top-level field is a model
 SECTIONS.update(
     {
-        f"{section}.{name}": field.annotation  # type: ignore[misc]
+        f"{section}.{name}": annotation
         for section, config in (("persist", PersistConfig), ("phi", PhiConfig), ("genesis", GenesisConfig))
-        for name, field in config.model_fields.items()
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        for name, annotation in _model_fields(config).items()
     }
 )
 """Sections a stage may read: the top-level ones and the experiments' subsections (``persist.landscape``)."""

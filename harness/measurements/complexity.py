@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -44,7 +45,22 @@ SHUFFLES = 20
 """Seeded shuffles whose mean LZ76 normalises ``pci`` (Schartner et al. 2015's surrogate normalisation)."""
 
 
-def normalized_lz(bits: np.ndarray, shuffles: int = SHUFFLES, seed: int = 0) -> dict[str, float]:
+class LZComplexity(TypedDict):
+    """What :func:`normalized_lz` returns: the counts and normalisations as floats, the scan order as text."""
+
+    lz_phrases: float
+    entries: float
+    p1: float
+    lz_normalized: float
+    pci: float
+    pci_casali: float
+    shuffle_mean: float
+    shuffle_sd: float
+    shuffles: float
+    scan: str
+
+
+def normalized_lz(bits: np.ndarray, shuffles: int = SHUFFLES, seed: int = 0) -> LZComplexity:
     """LZ76 of a binary (sources, time) matrix scanned **column by column** — all sources at time 0, then at
     time 1, … — as Casali et al. (2013) concatenate the significant-source matrix, with three normalisations.
 

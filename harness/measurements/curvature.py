@@ -144,7 +144,9 @@ def hessian_top_eigenvalue(
         vs = [torch.randn(p.shape, generator=gen).to(p) for p in params]
         value, residual = 0.0, float("inf")
         for it in range(1, max_iterations + 1):
-            norm = torch.sqrt(sum((v * v).sum() for v in vs))
+            squared = sum((v * v).sum() for v in vs)
+            assert isinstance(squared, Tensor), "the model has parameters: sum() of their tensors is a tensor"
+            norm = torch.sqrt(squared)
             vs = [v / norm for v in vs]
             hv = [h.detach() for h in hvp(vs)]
             rayleigh = sum((v * h).sum() for v, h in zip(vs, hv, strict=True)).item()
@@ -295,7 +297,8 @@ def fisher_information(
         batch, per_step = fisher_chunk(model, inputs, labels.shape[1], memory_budget_gib * GiB)
 
         def one_input(x: Tensor, ys: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-            out, pullback = vjp(lambda p: log_probs(p, x), params)
+            # without has_aux vjp returns (output, pullback); torch annotates it as a union with has_aux's triple
+            out, pullback = vjp(lambda p: log_probs(p, x), params)  # type: ignore[misc]
             (grads,) = vmap(pullback)(eye[ys])  # name -> (labels, *shape)
             weights = out.detach().exp()[ys] if estimator == "exact" else torch.ones_like(out[ys])
             squares = {n: _square(g) for n, g in grads.items()}  # in place: one (labels, P) tensor live

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypedDict
 
 import numpy as np
 from scipy.linalg import solve_discrete_lyapunov
@@ -208,14 +209,14 @@ def fit_linear_gaussian(past: np.ndarray, present: np.ndarray) -> dict[str, np.n
 # ---------------------------------------------------------------- minimum information partitions
 
 
-def _labels(subset: Sequence[int], n: int) -> list[int]:
+def _labels(subset: Iterable[int], n: int) -> list[int]:
     labels = [2] * n
     for i in subset:
         labels[i] = 1
     return labels
 
 
-def bipartitions(n: int):
+def bipartitions(n: int) -> Iterator[list[int]]:
     """Every bipartition {S, S̄} of n units once, as the subset S that contains unit 0."""
     for mask in range(1, 2 ** (n - 1)):  # a set bit i puts unit i + 1 outside S; some unit must be
         rest = [i + 1 for i in range(n - 1) if not mask >> i & 1]
@@ -225,10 +226,14 @@ def bipartitions(n: int):
 def queyranne(function: Callable[[frozenset[int]], float], n: int) -> tuple[frozenset[int], float]:
     """Queyranne (1998): the non-trivial subset minimising a symmetric submodular set function.
 
-    O(n³) evaluations. Exact when f(S) = f(S̄) and f is submodular; otherwise a heuristic.
+    O(n³) evaluations. Exact when f(S) = f(S̄) and f is submodular; otherwise a heuristic. When no
+    candidate's value is below +inf (all +inf or nan) the first candidate is returned, with +inf.
     """
+    if n < 2:
+        raise ValueError(f"a bipartition needs at least two units; got {n}")
     groups: list[frozenset[int]] = [frozenset([i]) for i in range(n)]
-    best, best_value = None, np.inf
+    best: frozenset[int] | None = None
+    best_value = np.inf
     while len(groups) > 1:
         order = [groups[0]]
         remaining = groups[1:]
@@ -240,8 +245,11 @@ def queyranne(function: Callable[[frozenset[int]], float], n: int) -> tuple[froz
         value = function(last)
         if value < best_value:
             best, best_value = last, value
+        elif best is None:
+            best = last  # returned only if no later candidate is below +inf; best_value stays +inf
         merged = order[-2] | last
         groups = [g for g in groups if g not in (order[-2], last)] + [merged]
+    assert best is not None  # n ≥ 2: at least one candidate was evaluated
     return best, float(best_value)
 
 
@@ -265,8 +273,8 @@ def gaussian_mip(
     if n < 2:
         raise ValueError("a partition needs at least two units")
 
-    def value_of(subset) -> float:
-        subset = frozenset(subset)
+    def value_of(units: Iterable[int]) -> float:
+        subset = frozenset(units)
         if not subset or len(subset) == n:
             return 0.0
         return gaussian_phi(a, noise_cov, _labels(subset, n), past_cov=past_cov)[measure]
@@ -344,7 +352,8 @@ def _greedy_mip(w: np.ndarray) -> np.ndarray:
     (keeping the best prefix), then move single modules across while the normalised cut falls."""
     n = w.shape[0]
     row_sums = w.sum(axis=1)
-    best, best_value = None, np.inf
+    best: np.ndarray | None = None
+    best_value = np.inf
     for start in range(n):
         inside = np.zeros(n, dtype=bool)
         inside[start] = True
@@ -353,12 +362,15 @@ def _greedy_mip(w: np.ndarray) -> np.ndarray:
             value = cut / min(size, n - size)
             if value < best_value - 1e-15:
                 best, best_value = inside.copy(), value
+            elif best is None:  # an infinite or nan cut (an infinite MI entry): kept unless one is finite
+                best = inside.copy()
             # C(S ∪ {u}) = C(S) + Σ_j w_uj − 2 Σ_{i∈S} w_iu
             candidate = cut + row_sums - 2.0 * w[inside].sum(axis=0)
             candidate[inside] = np.inf
             u = int(np.argmin(candidate))
             inside[u] = True
             cut = candidate[u]
+    assert best is not None  # n ≥ 2: at least one prefix was evaluated
     return _local_search(w, best)
 
 
@@ -405,7 +417,20 @@ def _heuristic_mip(w: np.ndarray) -> tuple[np.ndarray, float]:
     return candidates[int(np.argmin(values))], min_cut / (n // 2)
 
 
-def pairwise_phi(mi_matrix: np.ndarray, method: str = "auto") -> dict[str, object]:
+class PairwisePhi(TypedDict):
+    """What :func:`pairwise_phi` returns (its docstring describes each entry)."""
+
+    phi: float
+    partition: list[int]
+    normalized_cut: float
+    total: float
+    within: float
+    mean_cut_mi: float
+    search: str
+    gap_bound: float
+
+
+def pairwise_phi(mi_matrix: np.ndarray, method: str = "auto") -> PairwisePhi:
     """Φ_pair of a module graph with pairwise-MI edge weights (nats); mi_matrix: symmetric (n, n), n ≥ 2.
 
     Returns ``phi`` (the MI across the minimum information partition), ``partition`` (labels 1/2 per module,

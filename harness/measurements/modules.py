@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ def layer_points(model: nn.Module) -> list[tuple[str, nn.Module]]:
     gnn = next((m for _, m in named if type(m).__name__ == "GNN"), None)
     if gnn is not None:
         return [(f"gnn.layers.{i}", layer) for i, layer in enumerate(gnn.layers)]
-    relus = [(n, m) for n, m in named if isinstance(m, nn.ReLU)]
+    relus: list[tuple[str, nn.Module]] = [(n, m) for n, m in named if isinstance(m, nn.ReLU)]
     if relus:
         return relus
     raise SchemeNotApplicable(f"no layer hook points in {type(model).__name__}")
@@ -67,10 +68,14 @@ def _recurrent_layers(
     """Per-layer outputs (N, T, hidden) of a stacked LSTM/GRU, re-run one layer at a time with its weights;
     ``perturb`` (if given) replaces the first layer's output before the next layer reads it."""
     rnn = _recurrent(model)
-    outputs, x = [], model.embedding(inputs)
+    assert rnn is not None, "only called for a network with a recurrent layer"
+    # LSTM, GRU and RNN take (input_size, hidden_size, ...); their base class RNNBase takes a mode first
+    rnn_class = cast(Callable[..., nn.RNNBase], type(rnn))
+    outputs: list[torch.Tensor] = []
+    x = model.get_submodule("embedding")(inputs)
     for layer in range(rnn.num_layers):
         with torch.random.fork_rng(devices=[]):  # the throwaway initialisation must not move the global RNG
-            single = type(rnn)(x.shape[-1], rnn.hidden_size, num_layers=1, batch_first=True).to(x.device)
+            single = rnn_class(x.shape[-1], rnn.hidden_size, num_layers=1, batch_first=True).to(x.device)
         state = {
             name.replace(f"_l{layer}", "_l0"): p
             for name, p in rnn.named_parameters()
@@ -163,10 +168,9 @@ def _capture(model, inputs, scheme, groups, positions) -> dict[str, torch.Tensor
     if recurrent or not blocks:
         raise SchemeNotApplicable(f"{type(model).__name__} has no attention blocks")
     _, block = blocks[-1]
-    if type(block).__name__ == "GPT2Block":
-        projection, heads = block.attn.c_proj, block.attn.num_heads
-    else:
-        projection, heads = block.attn.proj, block.attn.num_heads
+    attn = block.get_submodule("attn")
+    projection = attn.get_submodule("c_proj" if type(block).__name__ == "GPT2Block" else "proj")
+    heads = cast(int, attn.num_heads)  # a plain int attribute; nn.Module.__getattr__ is typed Tensor | Module
     context = _hooked(model, inputs, [("context", projection)], pre=True)["context"]  # (N, T, C)
     split = context.reshape(*context.shape[:-1], heads, context.shape[-1] // heads)
     return {f"head{h}": split[..., h, :] for h in range(heads)}
@@ -225,6 +229,7 @@ def layer_responses(
     first module's output when given; every later module then responds to the perturbation."""
 
     def perturb(out: torch.Tensor) -> torch.Tensor:
+        assert noise_std is not None, "perturb is only used when noise_std is given"
         noise = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
         return out + noise * noise_std.to(out.device)
 

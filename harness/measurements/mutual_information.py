@@ -117,9 +117,9 @@ def _pairwise_local_terms(
             counts[(i, j)][1].append(ny.cpu())
     local = np.zeros((n_vars, n_vars, n))
     for (i, j), (cx, cy) in counts.items():
-        nx = torch.cat(cx).numpy().astype(np.float64)
-        ny = torch.cat(cy).numpy().astype(np.float64)
-        local[i, j] = local[j, i] = _local_terms(nx, ny, n, k, algorithm)
+        count_x = torch.cat(cx).numpy().astype(np.float64)
+        count_y = torch.cat(cy).numpy().astype(np.float64)
+        local[i, j] = local[j, i] = _local_terms(count_x, count_y, n, k, algorithm)
     return local
 
 

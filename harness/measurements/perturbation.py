@@ -17,8 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.measurements.complexity import binarize_responses, normalized_lz
+from harness.measurements.complexity import LZComplexity, binarize_responses, normalized_lz
 from harness.measurements.modules import PCA, first_layer_std, layer_responses, project
+
+
+class PerturbationalComplexity(LZComplexity):
+    """What :func:`perturbational_complexity` returns: :class:`LZComplexity` plus the binary matrix's shape."""
+
+    rows: float
+    trials: float
 
 
 def perturbational_complexity(
@@ -30,7 +37,7 @@ def perturbational_complexity(
     components: int = 8,
     threshold_quantile: float = 0.5,
     seed: int = 0,
-) -> dict[str, float]:
+) -> PerturbationalComplexity:
     """PCI of the binarized (sources, trials) responses, normalised by shuffled surrogates, beside Casali's
     c·log2(L)/(L·H(p1)) and c·log2(L)/L (``harness.measurements.complexity.normalized_lz``).
 

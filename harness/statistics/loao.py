@@ -232,23 +232,25 @@ def incremental_value_test(
     basis = size_basis(lp)
     fitted, resid = _residualize(t, basis)
     n, k = t.shape
-    fit = dict(alphas=alphas, inner_folds=inner_folds, seed=seed)
+
+    def mae(features: np.ndarray) -> np.ndarray:  # (B, n, p) → (B,) LOAO MAE with this test's ridge settings
+        return loao_mae_batch(features, y, groups, alphas=alphas, inner_folds=inner_folds, seed=seed)
 
     def with_params(topo: np.ndarray) -> np.ndarray:  # (B, n, k) → (B, n, size columns + k)
         return np.concatenate([np.broadcast_to(basis[None], (len(topo), *basis.shape)), topo], axis=2)
 
-    observed = float(loao_mae_batch(with_params(t[None]), y, groups, **fit)[0])
-    mae_a = float(loao_mae_batch(basis[None], y, groups, **fit)[0])
+    observed = float(mae(with_params(t[None]))[0])
+    mae_a = float(mae(basis[None])[0])
     permuted_rows = np.empty((n_permutations, n), dtype=int)
     for b in range(n_permutations):
         order = rng.permutation(len(labels))
         permuted_rows[b, blocks.reshape(-1)] = blocks[order].reshape(-1)
-    permuted = loao_mae_batch(with_params(fitted[None] + resid[permuted_rows]), y, groups, **fit)
+    permuted = mae(with_params(fitted[None] + resid[permuted_rows]))
     # noise = z Lᵀ with L Lᵀ = cov: the residuals' covariance is singular (n rows minus the basis), and a
     # zero eigenvalue's square root turned ±1e-17 of BLAS rounding into 1e-9 of noise that differed by CPU
     factor = cholesky(covariance(resid))  # (k, k) lower
     noise = dot(rng.standard_normal((n_permutations, n, k))[:, :, None, :], factor)  # (P, n, k)
-    a2 = loao_mae_batch(with_params(fitted[None] + noise), y, groups, **fit)
+    a2 = mae(with_params(fitted[None] + noise))
     p = (1 + int(np.sum(permuted <= observed + 1e-12))) / (1 + n_permutations)
     p_vs_a2 = (1 + int(np.sum(a2 <= observed + 1e-12))) / (1 + n_permutations)
     return {

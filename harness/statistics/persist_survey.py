@@ -168,7 +168,8 @@ def ewc_benefit_table(pairs: list[PairRecord], cfg: StatisticsConfig) -> list[di
 
 def ladder_analysis(pairs: list[PairRecord], cfg: StatisticsConfig) -> dict[str, Any]:
     """Within the width ladder: topology vs width and vs retention; H1 vs retention given log params."""
-    members = sorted((p for p in pairs if p.width is not None), key=lambda p: p.width)
+    ladder = [(p.width, p) for p in pairs if p.width is not None]
+    members = [p for _, p in sorted(ladder, key=lambda wp: wp[0])]  # stable: equal widths keep their order
     out: dict[str, Any] = {
         "members": [p.architecture for p in members],
         "width": [p.width for p in members],

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.measurements.integration import GAUSSIAN_MEASURES
-from harness.statistics.correlation import bonferroni, rank_correlation
+from harness.statistics.correlation import Method, bonferroni, rank_correlation
 from harness.statistics.threshold import threshold_regression
 
 
@@ -36,9 +36,9 @@ def classify_trajectory(values: list[float], tolerance: float = 0.05) -> str:
 
 
 def _correlation(
-    name: str, x: list[float], y: list[float], method: str = "spearman", family: str = "secondary"
+    name: str, x: list[float], y: list[float], method: Method = "spearman", family: str = "secondary"
 ) -> dict[str, Any]:
-    r = rank_correlation(np.asarray(x), np.asarray(y), method)  # type: ignore[arg-type]
+    r = rank_correlation(np.asarray(x), np.asarray(y), method)
     return {
         "test": name,
         "family": family,
@@ -54,7 +54,7 @@ def _correlation(
 def _sizes(rows: list[dict[str, Any]], scheme: str | None) -> dict[str, Any]:
     """What a cross-architecture test compares: each row's module count, probe N and reduced dims (the
     scheme's, or the layer scheme's when ``scheme`` is None): KSG values are comparable only at equal N, d."""
-    out = {"modules": [], "probe_n": [], "dims": []}
+    out: dict[str, list[Any]] = {"modules": [], "probe_n": [], "dims": []}
     for r in rows:
         m = r["schemes"].get(scheme or r["layer_scheme"], {})
         out["modules"].append(m.get("modules"))
@@ -172,7 +172,8 @@ def phi_statistics(
         ("layer_phi", "Φ_pair (raw)", False),
     ):
         with_pci = [r for r in rows if r[key] is not None and r["pci"] is not None]
-        for method in ("spearman", "kendall"):
+        methods: tuple[Method, ...] = ("spearman", "kendall")
+        for method in methods:
             tests.append(
                 _correlation(
                     f"PCI vs {label}[layer]",
