@@ -500,9 +500,11 @@ def _survey_run(command: list[str], label: str, profile: str = "embedded") -> di
             "GIT_COMMITTER_EMAIL": "bench@localhost",
         }
         dst = copy_working_tree(REPO, Path(tmp) / "repo", env)
-        subprocess.run(
-            ["harness", "sync", "--profile", profile], cwd=dst, env=env, check=True, capture_output=True
+        synced = subprocess.run(
+            ["harness", "sync", "--profile", profile], cwd=dst, env=env, capture_output=True, text=True
         )
+        if synced.returncode != 0:
+            raise RuntimeError(f"harness sync --profile {profile} failed in {dst}:\n{synced.stderr}")
         t = time.perf_counter()
         proc = subprocess.Popen(
             command, cwd=dst, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

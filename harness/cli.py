@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.data.errors import MissingDataError
 from harness.params import ParamsError
@@ -23,43 +24,47 @@ def _check(args: argparse.Namespace) -> None:
     from harness.pipeline.lockfile import check_lock
     from harness.stages.check import check_pipeline
 
+    check_lock()  # first: a broken lock is reported even when data are missing
     keys = check_pipeline(in_sync=not args.no_sync_check)
-    check_lock()
     print(
         f"ok: registries and params.yaml valid; dvc.yaml {'in sync' if not args.no_sync_check else 'not checked'};"
         f" {len(keys)} train stage(s) selected"
     )
 
 
-def _guard_params_rewrite(target: str, presets: dict, force: bool) -> None:
+def _guard_params_rewrite(target: str, presets: dict, force: bool) -> Any:
     """Refuse (SyncRefused) a params.yaml rewrite that loses hand edits or unsaved results; with ``force``
-    copy params.yaml to params.yaml.bak first and say what is replaced."""
+    copy params.yaml to ``params.yaml.<UTC time>.bak`` first and say what is replaced. Returns params.yaml
+    as parsed (None when absent or unreadable)."""
     import shutil
+    import time
 
     from harness.params import _load
     from harness.pipeline.switch import SyncRefused, refuse_unsafe_sync
 
     path = Path("params.yaml")
-    raw, profile = None, None
+    raw, profile, unreadable = None, None, None
     if path.exists():
         try:
             raw = _load(path)
-        except ParamsError:
-            raw = {"unreadable": True}  # a broken params.yaml is an edit too: kept as the backup
+        except ParamsError as err:
+            unreadable = str(err)  # a broken params.yaml is an edit too: kept as the backup
         survey = raw.get("survey") if isinstance(raw, dict) else None
         profile = survey.get("profile") if isinstance(survey, dict) else None
     try:
-        refuse_unsafe_sync(Path.cwd(), target, raw, profile, presets)
+        refuse_unsafe_sync(Path.cwd(), target, raw, profile, presets, unreadable)
     except SyncRefused as err:
         if not force:
             raise
-        shutil.copy2(path, "params.yaml.bak")
+        backup = f"params.yaml.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.bak"
+        shutil.copy2(path, backup)
         print(
             f"warning: {str(err).splitlines()[0].replace(': refused, it would lose', ': --force, replacing')}",
             file=sys.stderr,
         )
         print("\n".join(str(err).splitlines()[1:-2]), file=sys.stderr)
-        print("warning: the old params.yaml is kept as params.yaml.bak", file=sys.stderr)
+        print(f"warning: the old params.yaml is kept as {backup}", file=sys.stderr)
+    return raw
 
 
 def _sync(args: argparse.Namespace) -> None:
@@ -67,6 +72,7 @@ def _sync(args: argparse.Namespace) -> None:
 
     from harness.params import read_params, validate_params
     from harness.pipeline.generate import render_pipeline
+    from harness.pipeline.switch import carry_machine_local
     from harness.registry.load import load_registries
 
     reg = load_registries()
@@ -77,9 +83,12 @@ def _sync(args: argparse.Namespace) -> None:
             )
         preset = reg.profiles[args.profile].params
         validate_params(preset, f"registry/surveys.yaml: profile {args.profile!r}")
-        _guard_params_rewrite(
+        current = _guard_params_rewrite(
             args.profile, {name: entry.params for name, entry in reg.profiles.items()}, args.force
         )
+        preset, carried = carry_machine_local(current, preset)
+        for line in carried:
+            print(f"kept the machine-local {line} from the old params.yaml")
         header = (
             f"# Written by `harness sync --profile {args.profile}` from registry/surveys.yaml.\n"
             "# Stages read their sections from here; override with `dvc exp run -S section.key=value`.\n"

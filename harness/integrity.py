@@ -44,20 +44,35 @@ def _seal(path: Path) -> Path:
     return path.with_name(path.name + SEAL_SUFFIX)
 
 
+def _read_seal(path: Path) -> set[str]:
+    """The digests a seal accepts (one per line; empty when there is no seal)."""
+    seal = _seal(path)
+    try:
+        return set(seal.read_text().split())
+    except FileNotFoundError:
+        return set()
+
+
+def _write_seal(path: Path, digests: set[str]) -> None:
+    tmp = path.with_name(f".{path.name}{SEAL_SUFFIX}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{d}\n" for d in sorted(digests)))
+    os.replace(tmp, _seal(path))
+
+
 def write_sealed(path: str | Path, write: Callable[[Path], None]) -> None:
     """Write a cache entry atomically and seal it: ``write(tmp)`` writes the content to a temporary path
-    beside ``path``, which is renamed over ``path``; then its sha256 goes to ``path.sha256`` (also by
-    rename). A kill at any point leaves either the old entry with its seal, or an entry whose seal does
-    not match (discarded by :func:`open_sealed`)."""
+    beside ``path``; the seal ``path.sha256`` first accepts both the old and the new digest, the new
+    content is renamed over ``path``, and the seal is narrowed to the new digest (each step a rename).
+    A kill at any point leaves an entry its seal accepts — the previous one or the new one — and a
+    reader never sees a good entry its seal refuses."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
     digest = file_sha256(tmp)
+    _write_seal(path, _read_seal(path) | {digest})
     os.replace(tmp, path)
-    seal_tmp = tmp.with_name(tmp.name + SEAL_SUFFIX)
-    seal_tmp.write_text(digest + "\n")
-    os.replace(seal_tmp, _seal(path))
+    _write_seal(path, {digest})
 
 
 def write_sealed_json(path: str | Path, payload: Any) -> None:
@@ -65,27 +80,41 @@ def write_sealed_json(path: str | Path, payload: Any) -> None:
     write_sealed(path, lambda tmp: tmp.write_text(json.dumps(payload)))
 
 
-def open_sealed(path: str | Path) -> Path | None:
-    """``path`` if it exists and matches its seal; None if it does not exist. An entry without a seal,
-    or whose sha256 differs from it, is reported on stderr (file, expected and found digests), deleted
-    with its seal, and None returned: the caller recomputes it."""
+def open_sealed(path: str | Path, retries: int = 3) -> Path | None:
+    """``path`` if it exists and its seal accepts its sha256; None if it does not exist. An entry
+    without a seal, or whose sha256 its seal refuses, is looked at again (``retries`` times, 50 ms apart:
+    a writer may be between two steps); if it still fails and has not changed meanwhile, it is reported
+    on stderr (file, sealed and found digests), deleted with its seal, and None returned: the caller
+    recomputes it."""
+    import time
+
     path = Path(path)
-    if not path.exists():
+    for attempt in range(retries):
+        try:
+            before = path.stat()
+        except FileNotFoundError:
+            return None
+        expected = _read_seal(path)
+        found = file_sha256(path)
+        if found in expected:
+            return path
+        after = path.stat()
+        changed = (before.st_ino, before.st_size, before.st_mtime_ns) != (
+            after.st_ino,
+            after.st_size,
+            after.st_mtime_ns,
+        )
+        if attempt < retries - 1 or changed:
+            time.sleep(0.05)
+            continue
+        why = (
+            "has no checksum"
+            if not expected
+            else f"fails its checksum (sealed {', '.join(d[:12] for d in sorted(expected))}…, found {found[:12]}…)"
+        )
+        print(f"warning: harness cache: {path} {why}: discarded, recomputing it", file=sys.stderr)
+        path.unlink(missing_ok=True)
         _seal(path).unlink(missing_ok=True)
-        return None
-    seal = _seal(path)
-    expected = seal.read_text().strip() if seal.exists() else None
-    found = file_sha256(path)
-    if expected == found:
-        return path
-    why = (
-        "has no checksum"
-        if expected is None
-        else f"fails its checksum (sealed {expected[:12]}…, found {found[:12]}…)"
-    )
-    print(f"warning: harness cache: {path} {why}: discarded, recomputing it", file=sys.stderr)
-    path.unlink()
-    seal.unlink(missing_ok=True)
     return None
 
 
@@ -98,7 +127,8 @@ def read_sealed_json(path: str | Path) -> Any | None:
 def _corrupt(path: Path, err: Exception) -> CorruptOutputError:
     return CorruptOutputError(
         f"{path}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-        f"this upstream output is damaged: restore it with `dvc checkout {path}`, or recompute the stage "
+        f"this upstream output is damaged: restore it with `dvc checkout --relink {path}` (plain checkout "
+        "trusts an unchanged size and mtime), or recompute the stage "
         "that writes it with `dvc repro --force STAGE` (`dvc stage list` names it)"
     )
 

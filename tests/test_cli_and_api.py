@@ -94,19 +94,35 @@ def test_check_refuses_bad_params_with_one_line_naming_file_line_and_field(capsy
 
 
 def test_sync_refuses_to_drop_hand_edits_in_params_yaml(tmp_path):
-    """Issue 18 item 6: `harness sync --profile X` silently put the preset's values back over hand edits."""
+    """Issue 18 item 6: `harness sync --profile X` silently put the preset's values back over hand edits.
+    ``data.root`` (where the data are on this machine) is carried over instead, as the README's full-survey
+    steps need."""
     repo = copy_repo(tmp_path / "repo")
     params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("root: data", "root: /mnt/data"))
+    params.write_text(
+        params.read_text().replace("  lr: 0.05\n", "  lr: 0.2\n", 1).replace("root: data", "root: /mnt/data")
+    )
     edited = params.read_text()
     refused = run(["harness", "sync", "--profile", "embedded"], repo, check=False)
     assert refused.returncode == 2 and params.read_text() == edited
-    assert "data.root: '/mnt/data' (preset: 'data')" in refused.stderr and "--force" in refused.stderr
+    assert "train.lr: 0.2 (preset: 0.05)" in refused.stderr and "data.root" not in refused.stderr
+    assert "run `harness sync` without --profile" in refused.stderr and "--force" in refused.stderr
     forced = run(["harness", "sync", "--profile", "embedded", "--force"], repo)
-    assert "data.root: '/mnt/data'" in forced.stderr and "params.yaml.bak" in forced.stderr
-    assert (repo / "params.yaml.bak").read_text() == edited and "root: data\n" in params.read_text()
-    # nothing edited: a re-sync goes through silently
-    assert run(["harness", "sync", "--profile", "embedded"], repo).stderr == ""
+    (backup,) = repo.glob("params.yaml.*.bak")
+    assert "train.lr: 0.2" in forced.stderr and backup.name in forced.stderr and backup.read_text() == edited
+    assert "kept the machine-local data.root: '/mnt/data'" in forced.stdout
+    assert "  lr: 0.05\n" in params.read_text() and "root: /mnt/data\n" in params.read_text()
+    # nothing edited but the data root: a switch goes through, carrying it
+    switched = run(["harness", "sync", "--profile", "full"], repo)
+    assert "kept the machine-local data.root" in switched.stdout and "root: /mnt/data\n" in params.read_text()
+    # an unreadable params.yaml is named with its error, not as a foreign profile
+    params.write_text(params.read_text() + "survey: {profile: full}\n")
+    broken = run(["harness", "sync", "--profile", "embedded"], repo, check=False)
+    assert (
+        broken.returncode == 2
+        and "params.yaml, which cannot be read" in broken.stderr
+        and "duplicate" in broken.stderr
+    )
 
 
 def test_a_profile_switch_keeps_the_other_profiles_results(tmp_path):
@@ -134,6 +150,10 @@ def test_a_profile_switch_keeps_the_other_profiles_results(tmp_path):
     params.write_text(params.read_text().replace("task_a:\n    epochs: 20", "task_a:\n    epochs: 1", 1))
     run(["dvc", "repro", stage], repo)
     assert (repo / out).read_bytes() != micro_result
-    run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.yaml", "dvc.lock"], repo)
+    run(["git", "add", "params.yaml", "dvc.yaml", "dvc.lock"], repo)
+    run(["git", "commit", "-qm", "embedded results"], repo)
+    run(["git", "checkout", "HEAD~1", "--", "params.yaml", "dvc.yaml", "dvc.lock"], repo)
     run(["dvc", "checkout", stage], repo)
     assert (repo / out).read_bytes() == micro_result
+    # the restored lock is held by a commit (not HEAD): switching again is not refused
+    run(["harness", "sync", "--profile", "embedded"], repo)

@@ -72,5 +72,54 @@ def test_a_damaged_upstream_output_is_one_error_naming_it(tmp_path: Path):
         (st, load_output_weights),
     ):
         path.write_bytes(path.read_bytes()[: max(3, path.stat().st_size // 3)])
-        with pytest.raises(CorruptOutputError, match=rf"{path.name}: cannot be read .*dvc checkout {path}"):
+        with pytest.raises(
+            CorruptOutputError, match=rf"{path.name}: cannot be read .*dvc checkout --relink {path}"
+        ):
             read(path)
+
+
+@pytest.mark.parametrize("killed_at", ["before the rename", "after the rename"])
+def test_a_kill_between_the_writes_leaves_an_entry_its_seal_accepts(tmp_path: Path, monkeypatch, killed_at):
+    """The seal accepts the old and the new digest while the content is renamed: a kill in between keeps
+    whichever state is on disk usable (a seal written only after the rename lost both)."""
+    import harness.integrity as integrity
+
+    entry = tmp_path / "state.json"
+    write_sealed_json(entry, {"epoch": 41})
+    real_replace, calls = integrity.os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if killed_at == "before the rename" and Path(dst) == entry:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+        if killed_at == "after the rename" and Path(dst) == entry:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(integrity.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        write_sealed_json(entry, {"epoch": 42})
+    monkeypatch.undo()
+    expected = {"epoch": 41} if killed_at == "before the rename" else {"epoch": 42}
+    assert read_sealed_json(entry) == expected
+
+
+def test_a_reader_never_discards_an_entry_a_writer_is_replacing(tmp_path: Path, capsys):
+    import multiprocessing as mp
+
+    entry = tmp_path / "state.json"
+    write_sealed_json(entry, {"n": -1})
+    writer = mp.get_context("spawn").Process(target=_rewrite_many, args=(str(entry), 400))
+    writer.start()
+    reads = 0
+    while writer.is_alive():
+        assert read_sealed_json(entry) is not None
+        reads += 1
+    writer.join()
+    assert writer.exitcode == 0 and reads > 10
+    assert "discarded" not in capsys.readouterr().err
+
+
+def _rewrite_many(path: str, n: int) -> None:
+    for i in range(n):
+        write_sealed_json(path, {"n": i, "pad": "x" * (i % 50)})

@@ -637,3 +637,33 @@ def test_a_forced_rerun_changes_nothing_downstream_depends_on(tmp_path: Path):
     assert json.loads(record.read_text())["started_utc"] >= before["started_utc"]
     status = run(["dvc", "status", landscape], repo).stdout
     assert "up to date" in status, status
+
+
+@pytest.mark.slow
+def test_a_lock_a_running_dvc_repro_is_writing_is_not_taken_for_broken(tmp_path: Path):
+    """DVC empties dvc.lock at the start of every write: while `dvc repro` runs, an empty file is not a
+    broken one, and neither `harness status` nor `harness run` may act on it (review of item 2)."""
+    from harness.pipeline.lockfile import BrokenLockError, check_lock, lock_problem, recover_lock
+
+    repo = micro_repo_copy(tmp_path / "repo")
+    run(["dvc", "repro", "data@blobs"], repo)
+    lock = repo / "dvc.lock"
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "HARNESS_CACHE_DIR": str(tmp_path / "c")}
+    stages = ["data@blobs", "data@digits", "data@gaussian_inputs"]
+    proc = subprocess.Popen(
+        ["dvc", "repro", "--force", *stages],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen_mid_write = judged_broken = recovered = 0
+    while proc.poll() is None:
+        seen_mid_write += lock_problem(lock) is not None
+        try:
+            check_lock(lock)
+        except BrokenLockError:
+            judged_broken += 1
+        recovered += recover_lock(lock) is not None
+    assert proc.returncode == 0 and seen_mid_write > 0, "the poll never saw DVC mid-write"
+    assert judged_broken == 0 and recovered == 0 and lock_problem(lock) is None

@@ -17,11 +17,39 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
 class BrokenLockError(RuntimeError):
     """dvc.lock is empty or unreadable; the message says why and how to recover."""
+
+
+@contextmanager
+def dvc_idle(lock: Path = Path("dvc.lock")) -> Iterator[bool]:
+    """Hold DVC's repository lock (``.dvc/tmp/lock``, the zc.lockfile every ``dvc`` command takes for
+    its whole run) and yield True; yield False, holding nothing, when a running ``dvc`` command has it.
+
+    DVC empties dvc.lock at the start of each of its writes, so while `dvc repro` runs the file is
+    briefly empty many times: only with the lock held is an empty file a broken one."""
+    import zc.lockfile
+
+    dvc_dir = lock.resolve().parent / ".dvc"
+    if not dvc_dir.is_dir():
+        yield True
+        return
+    path = dvc_dir / "tmp" / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        held = zc.lockfile.LockFile(str(path))
+    except zc.lockfile.LockError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        held.close()
 
 
 def lock_problem(lock: Path = Path("dvc.lock")) -> str | None:
@@ -48,7 +76,8 @@ def lock_problem(lock: Path = Path("dvc.lock")) -> str | None:
 
 
 def _committed_lock(repo: Path, rel: str) -> bytes | None:
-    proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=repo, capture_output=True)
+    # ./ : relative to the DVC project, which need not be the git root (`dvc init --subdir`)
+    proc = subprocess.run(["git", "show", f"HEAD:./{rel}"], cwd=repo, capture_output=True)
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -62,8 +91,10 @@ def recovery_hint(lock: Path = Path("dvc.lock")) -> str:
 
 
 def check_lock(lock: Path = Path("dvc.lock")) -> None:
-    """Raise :class:`BrokenLockError` (reason and recovery) when ``lock`` is broken."""
-    problem = lock_problem(lock)
+    """Raise :class:`BrokenLockError` (reason and recovery) when ``lock`` is broken. Nothing is judged
+    while a ``dvc`` command runs (:func:`dvc_idle`): it may be mid-write."""
+    with dvc_idle(lock) as idle:
+        problem = lock_problem(lock) if idle else None
     if problem is not None:
         raise BrokenLockError(f"{problem}; an interrupted `dvc repro` leaves it so. {recovery_hint(lock)}")
 
@@ -74,7 +105,13 @@ def recover_lock(lock: Path = Path("dvc.lock")) -> str | None:
     The broken file is moved to ``.dvc/tmp/<name>.broken-<unix time>`` beside the repository's other DVC
     scratch files; the last commit's version (``git show HEAD:<path>``) is written in its place when
     it is readable, else dvc.lock is left absent. Either way DVC then sees every stage recorded since that
-    commit as changed and restores it from the run-cache on the next run."""
+    commit as changed and restores it from the run-cache on the next run. Done only while no ``dvc``
+    command runs (:func:`dvc_idle`); otherwise nothing is touched and None returned."""
+    with dvc_idle(lock) as idle:
+        return _recover(lock) if idle else None
+
+
+def _recover(lock: Path) -> str | None:
     problem = lock_problem(lock)
     if problem is None:
         return None

@@ -20,6 +20,36 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+MACHINE_LOCAL = ("data.root",)
+"""Keys that say where things are on this machine, not what is computed: kept across a profile rewrite
+(the README's full-survey steps set ``data.root`` first, then switch profile) and never counted as edits."""
+
+
+def _get(raw: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(raw, dict) or part not in raw:
+            return None
+        raw = raw[part]
+    return raw
+
+
+def carry_machine_local(current_raw: Any, preset: dict) -> tuple[dict, list[str]]:
+    """``preset`` with params.yaml's :data:`MACHINE_LOCAL` values where they differ from it, and the
+    ``key: value`` lines carried over."""
+    import copy
+
+    out, carried = copy.deepcopy(preset), []
+    for dotted in MACHINE_LOCAL:
+        value = _get(current_raw, dotted)
+        if value is not None and value != _get(out, dotted):
+            *parents, leaf = dotted.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+            carried.append(f"{dotted}: {value!r}")
+    return out, carried
+
 
 class SyncRefused(RuntimeError):
     """`harness sync --profile` would lose hand edits or unsaved results; the message says how to keep them."""
@@ -32,6 +62,8 @@ def params_edits(current: Any, preset: Any, prefix: str = "") -> list[str]:
         out = []
         for key in [*preset, *(k for k in current if k not in preset)]:
             path = f"{prefix}{key}"
+            if path in MACHINE_LOCAL:
+                continue
             if key not in current:
                 out.append(f"{path}: missing (preset: {preset[key]!r})")
             elif key not in preset:
@@ -54,14 +86,9 @@ def lock_is_saved(repo: Path) -> bool:
     blob = _git(repo, "hash-object", "--", str(lock))
     if blob.returncode != 0:
         return False
-    refs = _git(repo, "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
-    for ref in ["HEAD", *refs]:
-        if (
-            _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}:dvc.lock").stdout.strip()
-            == blob.stdout.strip()
-        ):
-            return True
-    return False
+    # any commit reachable from any ref (branches, tags, HEAD, DVC's refs/exps) that holds this content
+    found = _git(repo, "log", "--all", "--format=%H", "-n", "1", f"--find-object={blob.stdout.strip()}")
+    return bool(found.stdout.strip())
 
 
 def _has_results(repo: Path) -> bool:
@@ -77,14 +104,22 @@ def _has_results(repo: Path) -> bool:
 
 
 def refuse_unsafe_sync(
-    repo: Path, target: str, current_raw: Any, current_profile: str | None, presets
+    repo: Path,
+    target: str,
+    current_raw: Any,
+    current_profile: str | None,
+    presets,
+    unreadable: str | None = None,
 ) -> None:
     """Raise :class:`SyncRefused` when writing profile ``target``'s preset over params.yaml would drop hand
     edits (``current_raw`` differs from the preset of ``current_profile``), or when switching to another
     profile while dvc.lock records results no commit or saved experiment holds. ``presets`` maps profile
     names to their params mappings (registry/surveys.yaml)."""
     problems, keep = [], []
-    if current_raw is not None:
+    if unreadable is not None:
+        problems.append(f"params.yaml, which cannot be read: {unreadable}")
+        keep.append("fix it and run this command again")
+    elif current_raw is not None:
         preset = presets.get(current_profile)
         edits = (
             params_edits(current_raw, preset)
@@ -97,8 +132,10 @@ def refuse_unsafe_sync(
             )
             problems.append(f"params.yaml differs from profile {current_profile!r}'s preset:\n{shown}")
             keep.append(
-                "carry an edit over after the switch with `dvc exp run -S KEY=VALUE` (or put it in the profile's "
-                "preset in registry/surveys.yaml)"
+                "to regenerate dvc.yaml from the edited params.yaml, run `harness sync` without --profile"
+                if current_profile == target
+                else "edit params.yaml again after the switch (or put the edit in the profile's preset in "
+                "registry/surveys.yaml)"
             )
     if (
         current_profile is not None
@@ -121,5 +158,6 @@ def refuse_unsafe_sync(
             + "\n  - ".join(problems)
             + "\nto keep them: "
             + "; ".join(keep)
-            + f"\nor replace them: `harness sync --profile {target} --force` (params.yaml is kept as params.yaml.bak)"
+            + f"\nor replace them: `harness sync --profile {target} --force` (params.yaml is kept as a "
+            "timestamped params.yaml.<time>.bak)"
         )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.integrity import load_output_array, read_output_json
 from harness.report.page import pyplot
 
 
@@ -18,8 +18,8 @@ def small_multiples(panels: list[tuple[str, Path, Path]], path: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(len(panels), 2, figsize=(7.5, 3.0 * len(panels)), squeeze=False)
     for row, (label, landscape, topology) in zip(axes, panels, strict=True):
-        grid = np.load(landscape / "slice_0_loss.npy")
-        span = json.loads((landscape / "metadata.json").read_text()).get("span", 1.0)
+        grid = load_output_array(landscape / "slice_0_loss.npy")
+        span = read_output_json(landscape / "metadata.json").get("span", 1.0)
         im = row[0].imshow(
             np.log10(np.where(np.isfinite(grid), grid, np.nan)),
             origin="lower",
@@ -30,7 +30,7 @@ def small_multiples(panels: list[tuple[str, Path, Path]], path: Path) -> None:
         row[0].set_xlabel("α (direction 1, span units)")
         row[0].set_ylabel("β")
         fig.colorbar(im, ax=row[0], fraction=0.046)
-        diagrams = np.load(topology / "slice_0_diagrams.npz")
+        diagrams = load_output_array(topology / "slice_0_diagrams.npz")
         finite = [d[np.isfinite(d).all(axis=1)] for d in (diagrams["ripser_h0"], diagrams["ripser_h1"])]
         # zoom on the bars (they live near the minimum, far below the grid's maximum)
         lo = min([float(d.min()) for d in finite if d.size] + [float(grid.min())])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 from pathlib import Path
 from typing import Any
 
+from harness.integrity import read_output_json
 from harness.report.page import Section, Table
 
 COLUMNS = [
@@ -38,7 +38,7 @@ def collect(results: list[tuple[str, str, str, Path]]) -> list[dict[str, Any]]:
     """One row per (arch, dataset, family, output folder) from its metrics.json."""
     rows = []
     for arch, dataset, family, folder in results:
-        m = json.loads((folder / "metrics.json").read_text())
+        m = read_output_json(folder / "metrics.json")
         row = {
             "architecture": arch,
             "dataset": dataset,
