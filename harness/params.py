@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
 from harness.training.config import TrainConfig, reject_booleans_for_numbers
+from harness.yaml_strict import DuplicateKeyError, load_yaml_strict
 
 
 class _Section(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.stages.persist.metrics import PREDICTORS
+from harness.statistics.predictors import PREDICTORS
 from tests.conftest import VENV_BIN, copy_repo, micro_repo_copy, ran_stages, run
 
 RUN = "cnn_small-digits-s0"

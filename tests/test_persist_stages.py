@@ -12,8 +12,8 @@ from harness.params import ForgettingConfig, ParamsError, read_section
 from harness.pipeline.selection import Run, parse_run
 from harness.stages.persist.forgetting import retention_metrics
 from harness.stages.persist.landscape import direction_seeds
-from harness.stages.persist.metrics import PREDICTORS
 from harness.stages.persist.topology import aggregate, slice_topology
+from harness.statistics.predictors import PREDICTORS
 from harness.training.config import TrainConfig
 from harness.training.loop import Hooks, Split, Splits, train_classifier
 from tests.conftest import REPO

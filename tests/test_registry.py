@@ -14,7 +14,7 @@ from harness.data.load import load_dataset
 from harness.models.build import bind_to_data, build_architecture, trainable_parameter_count
 from harness.registry.adaptation import plan_adaptation
 from harness.registry.load import RegistryError, compatible, load_registries
-from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
+from harness.yaml_strict import DuplicateKeyError, load_yaml_strict
 from tests.conftest import REPO
 
 _REG = load_registries(REPO / "registry", check_code=False)

@@ -15,8 +15,8 @@ from harness.params import StatisticsConfig
 from harness.pipeline.paths import persist_dir
 from harness.report.page import render_page, write_table
 from harness.report.sections.persist import persist_section
-from harness.stages.persist.metrics import PREDICTORS, TOPOLOGY_FIELDS
 from harness.statistics.persist_survey import PairRecord, survey_statistics
+from harness.statistics.predictors import PREDICTORS, TOPOLOGY_FIELDS
 
 CHROMIUM_FLAGS = [
     "--headless",

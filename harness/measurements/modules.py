@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.registry.schema import PARTITION_SCHEMES as SCHEMES
+from harness.measurements.schemes import PARTITION_SCHEMES as SCHEMES
 
 BLOCK_CLASSES = ("BasicBlock", "Bottleneck", "PlainBottleneck", "WideBlock", "Block", "GPT2Block")
 """Classes whose output is one layer (torchvision/harness residual blocks, timm ViT and GPT-2 blocks)."""

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.params import format_validation_error
-from harness.registry.yaml_loader import load_yaml_strict
+from harness.yaml_strict import load_yaml_strict
 
 CONFIG_FILE = "cluster.yaml"
 WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):(\d{2}):(\d{2})$")

@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.measurements.schemes import PARTITION_SCHEMES
 from harness.registry.schema import (
     BUILDER_INPUTS,
     ENTRY_MODELS,
     KEY_PATTERN,
-    PARTITION_SCHEMES,
     REGISTRY_FILES,
     ArchitectureEntry,
     DatasetEntry,
@@ -31,7 +31,7 @@ from harness.registry.schema import (
     StrictModel,
     SurveyProfile,
 )
-from harness.registry.yaml_loader import DuplicateKeyError, load_yaml_strict
+from harness.yaml_strict import DuplicateKeyError, load_yaml_strict
 
 DEFAULT_REGISTRY_DIR = Path("registry")
 

@@ -36,8 +36,6 @@ Family = Literal[
 """Architecture families, a closed set: the statistics group and compare by family (GENESIS's MLP depth
 sweeps and transformer exponents, the report's tables), so a misspelt family would silently leave an
 entry out of its group. A new family is one line here."""
-PARTITION_SCHEMES = ("layer", "channel_groups", "positions", "attention_heads")
-"""PHI's ways of cutting a network into modules (see harness.measurements.modules)."""
 
 
 class StrictModel(BaseModel):

@@ -10,7 +10,7 @@ from harness.integrity import read_output_json
 from harness.pipeline.paths import persist_dir
 from harness.report.page import Section, Table
 from harness.report.sections import persist_figures as figs
-from harness.stages.persist.metrics import PREDICTORS
+from harness.statistics.predictors import PREDICTORS
 
 VARIANTS = ("naive", "ewc", "cosine")
 

@@ -17,8 +17,8 @@ from harness.pipeline.provenance import Provenance
 from harness.pipeline.selection import persist_pairs
 from harness.registry.load import load_registries
 from harness.stages.common import stage_main, write_json
-from harness.stages.persist.metrics import PREDICTORS
 from harness.statistics.persist_survey import PairRecord, survey_statistics
+from harness.statistics.predictors import PREDICTORS
 
 
 def ladder_widths(reg, ladder: list[str]) -> dict[str, float]:
