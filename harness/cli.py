@@ -116,10 +116,9 @@ def _estimate(args: argparse.Namespace) -> None:
 def _warn_missing_data() -> None:
     """Every missing real dataset of the profile, listed once before a run: their data@ stages (and
     what depends on them) will fail; the rest runs."""
-    from harness.data.load import require_datasets
     from harness.params import read_params
-    from harness.pipeline.selection import profile_datasets
     from harness.registry.load import load_registries
+    from harness.stages.check import require_profile_data
 
     if not (Path("params.yaml").exists() and Path("registry").is_dir()):
         return  # a DVC project that is not the survey: the runner runs any dvc.yaml
@@ -129,8 +128,7 @@ def _warn_missing_data() -> None:
     except (ParamsError, RegistryError):
         return  # the check stage reports these, as one error
     try:
-        datasets = profile_datasets(reg, params.survey.profile)
-        require_datasets({d: reg.datasets[d] for d in datasets}, params.data.root)
+        require_profile_data(reg, params)
     except MissingDataError as err:
         print(f"warning: {err}", file=sys.stderr)
 

@@ -356,3 +356,22 @@ def test_tiny_image_size_sets_the_tiny_input_and_leaves_full_size_alone(registri
     # an entry without tiny_image_size takes image_size at both sizes
     vgg = registries.architectures["vgg11_bn"]
     assert vgg.tiny_image_size is None and plan_adaptation(digits, vgg, "tiny").shape == [3, 32, 32]
+
+
+def test_argument_types_resolve_one_by_one_when_one_annotation_cannot(tmp_path):
+    """A builder whose annotations name a TYPE_CHECKING-only import: typing.get_type_hints fails as a whole,
+    and the arguments that do resolve are still checked."""
+    import types
+
+    from harness.registry.load import _argument_types
+
+    module = types.ModuleType("builder_module")
+    exec(
+        "from __future__ import annotations\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from torch import nn\n"
+        "def build(depth: int, width: int, act: nn.Module | None = None) -> nn.Module: ...\n",
+        module.__dict__,
+    )
+    assert _argument_types(module.build) == {"depth": int, "width": int}

@@ -94,11 +94,13 @@ def lock_is_saved(repo: Path) -> bool:
 def _has_results(repo: Path) -> bool:
     import yaml
 
+    from harness.pipeline.lockfile import parse_lock
+
     lock = repo / "dvc.lock"
     if not lock.exists():
         return False
     try:
-        return bool((yaml.safe_load(lock.read_text()) or {}).get("stages"))
+        return bool((parse_lock(lock.read_text()) or {}).get("stages"))
     except yaml.YAMLError:
         return False
 

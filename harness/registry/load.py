@@ -195,9 +195,12 @@ def _argument_types(fn: Callable[..., Any]) -> dict[str, Any]:
         return {k: v for k, v in typing.get_type_hints(fn).items() if k != "return"}
     except Exception:
         hints = {}
-        for name, param in inspect.signature(fn).parameters.items():
-            if isinstance(param.annotation, type):
-                hints[name] = param.annotation
+        for name, annotation in inspect.get_annotations(fn).items():
+            try:  # a string under `from __future__ import annotations`: evaluated in fn's module
+                hints[name] = eval(annotation, fn.__globals__) if isinstance(annotation, str) else annotation
+            except Exception:
+                continue
+        hints.pop("return", None)
         return hints
 
 

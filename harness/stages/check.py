@@ -42,9 +42,15 @@ def check_pipeline(
                 f"{params.survey.profile!r}): run `harness sync` to regenerate it, then `dvc repro`"
             )
     if require_data:
-        datasets = profile_datasets(reg, params.survey.profile)
-        require_datasets({d: reg.datasets[d] for d in datasets}, params.data.root)
+        require_profile_data(reg, params)
     return [p.key for p in pairs]
+
+
+def require_profile_data(reg, params) -> None:
+    """MissingDataError listing every real dataset that a stage of the profile reads and that is not
+    under ``data.root`` (see :func:`harness.data.load.require_datasets`)."""
+    datasets = profile_datasets(reg, params.survey.profile)
+    require_datasets({d: reg.datasets[d] for d in datasets}, params.data.root)
 
 
 @stage_main

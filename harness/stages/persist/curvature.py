@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 
+from harness.integrity import file_sha256
 from harness.pipeline.provenance import device_description
 from harness.stages.common import stage_main, write_json
 from harness.stages.persist.run import (
-    file_sha256,
     load_task_a_network,
     seeded_subset,
     start_stage,

@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 import math
 
-from harness.integrity import read_sealed_json, write_sealed_json
+from harness.integrity import file_sha256, read_sealed_json, write_sealed_json
 from harness.measurements.forgetting import early_aurc, forgetting, max_drop, retention
 from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
 from harness.stages.persist.run import (
-    file_sha256,
     load_task_a_network,
     seeded_subset,
     start_stage,

@@ -17,11 +17,10 @@ import time
 
 import numpy as np
 
-from harness.integrity import open_sealed, write_sealed
+from harness.integrity import file_sha256, open_sealed, write_sealed
 from harness.pipeline.provenance import device_description
 from harness.stages.common import cache_root, stage_main, write_json
 from harness.stages.persist.run import (
-    file_sha256,
     load_task_a_network,
     seeded_subset,
     start_stage,

@@ -114,12 +114,6 @@ def load_task_a_network(ctx: PersistRun, device):
     return preferred_memory_format(model.to(device), device).eval()
 
 
-def file_sha256(path: str | Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 @dataclass
 class StageStart:
     """A PERSIST stage after its checks: the run, the params it read, its output folder, its provenance."""
